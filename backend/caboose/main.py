@@ -1,0 +1,106 @@
+"""``create_app()``: the FastAPI application — routers, middleware, error handlers, lifespan."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.routing import APIRoute
+from redis.asyncio import Redis
+
+from caboose import __version__
+from caboose.api import health
+from caboose.config import Settings, get_settings
+from caboose.core.logging import configure_logging
+from caboose.database import Database
+from caboose.middleware.body_limit import BodySizeLimitMiddleware
+from caboose.middleware.exception_handlers import install_exception_handlers
+from caboose.middleware.request_context import RequestContextMiddleware
+from caboose.server.redis_embedded import EmbeddedRedis
+
+logger = logging.getLogger("caboose")
+
+API_PREFIX = "/api/v1"
+# Source uploads (`caboose up`) are tarballs: they get their own, larger body limit.
+UPLOAD_PATH_PATTERN = r"^/api/v1/services/[^/]+/uploads$"
+UPLOAD_LIMIT_BYTES = 200 * 1024 * 1024
+
+
+def operation_id(route: APIRoute) -> str:
+    """Stable ``{tag}-{name}`` operation ids: the generated dashboard client keys on them."""
+    tag = str(route.tags[0]) if route.tags else "default"
+    return f"{tag}-{route.name}"
+
+
+def api_router() -> APIRouter:
+    """Everything under ``/api/v1``; later issues include their routers here."""
+    router = APIRouter(prefix=API_PREFIX)
+    return router
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: Settings = app.state.settings
+    embedded: EmbeddedRedis | None = None
+    redis_url = settings.redis_url
+    if redis_url is None:
+        # No Redis configured: use the data dir's embedded one (`caboosed up` runs it), or start it.
+        settings.ensure_data_dir()
+        embedded = EmbeddedRedis(settings.data_dir)
+        redis_url = embedded.attach()
+        if redis_url is None:
+            redis_url = embedded.start()
+        else:
+            embedded = None  # someone else owns it
+    app.state.database = Database(settings.resolved_database_url, settings)
+    app.state.redis = Redis.from_url(redis_url, decode_responses=True)
+    logger.info("caboose %s started (%s)", __version__, settings.environment.value)
+    try:
+        yield
+    finally:
+        await app.state.redis.aclose()
+        await app.state.database.dispose()
+        if embedded is not None:
+            embedded.stop()
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(level=settings.log_level, as_json=settings.logs_as_json)
+    app = FastAPI(
+        title="Caboose",
+        version=__version__,
+        description="The HTTP API of Caboose, a self-hosted platform-as-a-service.",
+        lifespan=lifespan,
+        docs_url="/docs" if settings.docs_enabled else None,
+        redoc_url=None,
+        openapi_url="/openapi.json" if settings.docs_enabled else None,
+        generate_unique_id_function=operation_id,
+    )
+    app.state.settings = settings
+
+    install_exception_handlers(app)
+    app.include_router(health.router)
+    app.include_router(api_router())
+
+    # Added last = outermost: request id first, so every later layer (and error) can use it.
+    app.add_middleware(
+        BodySizeLimitMiddleware,
+        default_limit=settings.max_request_body_bytes,
+        overrides=[(UPLOAD_PATH_PATTERN, UPLOAD_LIMIT_BYTES)],
+    )
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_credentials=True,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+            allow_headers=["Authorization", "Content-Type", "X-CSRF-Token", "X-Request-ID"],
+            expose_headers=["X-Request-ID", "Retry-After"],
+            max_age=600,
+        )
+    app.add_middleware(RequestContextMiddleware)
+    return app
