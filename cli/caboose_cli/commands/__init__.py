@@ -1,0 +1,1 @@
+"""The command groups of ``caboose``, one module each; ``main.py`` registers them."""
