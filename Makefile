@@ -29,8 +29,7 @@ install-dev: $(UV) node_modules/.installed ## Install the platform and the test/
 	$(UV) sync --frozen --quiet
 
 up: install ## Install and start Caboose on this machine (no configuration needed)
-	$(VENV)/bin/caboosed migrate
-	$(VENV)/bin/caboosed api
+	$(VENV)/bin/caboosed up
 
 migrate: install ## Bring the database schema up to date
 	$(VENV)/bin/caboosed migrate

@@ -71,6 +71,11 @@ class Settings(BaseSettings):
     master_key: str | None = Field(
         default=None, description="Base64 or hex 32-byte key for encrypting variables."
     )
+    previous_master_keys: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated master keys being retired: still read, never written with "
+        "(key rotation; see docs/security.md).",
+    )
 
     # HTTP
     api_host: str = "127.0.0.1"
@@ -91,6 +96,29 @@ class Settings(BaseSettings):
     db_pool_recycle: int = Field(default=3600, ge=60)
     db_echo: bool = False
 
+    # Identity
+    registration_open: bool = Field(
+        default=True, description="Anyone may register; off: only invitations create accounts."
+    )
+    access_token_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    refresh_token_days: int = Field(default=7, ge=1, le=90)
+    invitation_hours: int = Field(default=72, ge=1, le=24 * 30)
+    public_url: str | None = Field(
+        default=None,
+        description="How users reach the dashboard, e.g. https://caboose.example.com "
+        "(default http://<platform host>:<http port>). OAuth redirects are built from it.",
+    )
+    github_client_id: str | None = None
+    github_client_secret: str | None = None
+    github_url: str = Field(default="https://github.com", description="GitHub's web base URL.")
+    github_api_url: str = Field(default="https://api.github.com", description="GitHub's API URL.")
+
+    # Rate limits ("N/second|minute|hour"), per user, or per client address before sign-in.
+    rate_limits_enabled: bool = True
+    rate_limit_reads: str = "100/minute"
+    rate_limit_writes: str = "30/minute"
+    rate_limit_auth: str = "10/minute"
+
     log_level: str = "INFO"
     log_json: bool | None = Field(default=None, description="JSON log lines; default: production.")
 
@@ -99,6 +127,13 @@ class Settings(BaseSettings):
     def _split_origins(cls, value: Any) -> Any:
         if isinstance(value, str):
             return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value
+
+    @field_validator("previous_master_keys", mode="before")
+    @classmethod
+    def _split_previous_master_keys(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [key.strip() for key in value.split(",") if key.strip()]
         return value
 
     @field_validator("data_dir", mode="after")
@@ -159,6 +194,25 @@ class Settings(BaseSettings):
         self.secrets_dir.mkdir(mode=0o700, exist_ok=True)
         self.secrets_dir.chmod(0o700)
         return self.data_dir
+
+    @property
+    def cookies_secure(self) -> bool:
+        """Secure cookies everywhere but development (plain http://localhost) and tests."""
+        return self.environment is Environment.PRODUCTION
+
+    @property
+    def github_oauth_enabled(self) -> bool:
+        return bool(self.github_client_id and self.github_client_secret)
+
+    @property
+    def resolved_public_url(self) -> str:
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        port = "" if self.http_port == 80 else f":{self.http_port}"
+        return f"http://{self.platform_host}{port}"
+
+    def resolved_master_key_file(self) -> Path:
+        return self.secrets_dir / "master.key"
 
     def resolved_secret_key(self) -> str:
         if self.secret_key:

@@ -8,6 +8,7 @@ on them) and a busy timeout; PostgreSQL gets a sized, pre-pinged pool.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +88,7 @@ class Database:
         await self.engine.dispose()
 
 
+@asynccontextmanager
 async def session_scope(
     sessionmaker: async_sessionmaker[AsyncSession],
 ) -> AsyncIterator[AsyncSession]:

@@ -6,15 +6,33 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute
 from redis.asyncio import Redis
 
 from caboose import __version__
-from caboose.api import health
+from caboose.api import (
+    auth,
+    deployments,
+    domains,
+    environments,
+    events,
+    github_oauth,
+    health,
+    logs,
+    metrics,
+    projects,
+    services,
+    tokens,
+    variables,
+    webhooks,
+    workspaces,
+)
+from caboose.api.deps import enforce_rate_limit
 from caboose.config import Settings, get_settings
 from caboose.core.logging import configure_logging
+from caboose.core.rate_limit import RateLimiter, RateLimitPolicy
 from caboose.database import Database
 from caboose.middleware.body_limit import BodySizeLimitMiddleware
 from caboose.middleware.exception_handlers import install_exception_handlers
@@ -36,8 +54,27 @@ def operation_id(route: APIRoute) -> str:
 
 
 def api_router() -> APIRouter:
-    """Everything under ``/api/v1``; later issues include their routers here."""
-    router = APIRouter(prefix=API_PREFIX)
+    """Everything under ``/api/v1``, each request counted against the caller's rate limit."""
+    router = APIRouter(prefix=API_PREFIX, dependencies=[Depends(enforce_rate_limit)])
+    modules = (
+        auth,
+        github_oauth,
+        tokens,
+        workspaces,
+        projects,
+        environments,
+        services,
+        deployments,
+        logs,
+        events,
+        metrics,
+        variables,
+        domains,
+        webhooks,
+    )
+    for module in modules:
+        router.include_router(module.router)
+    router.include_router(auth.me_router)
     return router
 
 
@@ -57,6 +94,18 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             embedded = None  # someone else owns it
     app.state.database = Database(settings.resolved_database_url, settings)
     app.state.redis = Redis.from_url(redis_url, decode_responses=True)
+    app.state.rate_limiter = (
+        RateLimiter(
+            redis_url,
+            RateLimitPolicy.parse(
+                reads=settings.rate_limit_reads,
+                writes=settings.rate_limit_writes,
+                auth=settings.rate_limit_auth,
+            ),
+        )
+        if settings.rate_limits_enabled
+        else None
+    )
     logger.info("caboose %s started (%s)", __version__, settings.environment.value)
     try:
         yield

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -21,15 +23,20 @@ import pytest
 from fastapi import FastAPI
 from redis.asyncio import Redis
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from caboose.api.deps import get_session
 from caboose.config import Environment, Settings
+from caboose.core.sessions import SessionPolicy, issue_session
 from caboose.database import Database, create_engine, is_sqlite
 from caboose.main import create_app
 from caboose.migrations import upgrade
-from caboose.models import Base
+from caboose.models import Base, Role, TeamMember, Tenant, User
 from caboose.server.redis_embedded import EmbeddedRedis
+from tests.factories import TenantFactory, UserFactory, persist
+
+# The local GitHub stand-in's fixtures (OAuth, API), for every suite that needs GitHub.
+pytest_plugins = ["tests.github_standin"]
 
 TEST_SECRET = "test-secret-key-that-is-long-enough-for-hs256-0123456789"
 
@@ -46,12 +53,16 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def redis_url(data_dir: Path) -> Iterator[str]:
+    from caboose.celery_app import celery_app
+
     configured = os.environ.get("CABOOSE_TEST_REDIS_URL")
     if configured:
+        celery_app.use_redis(configured)
         yield configured
         return
     embedded = EmbeddedRedis(data_dir)
     url = embedded.start()
+    celery_app.use_redis(url)  # tasks queued by API tests go to this Redis
     try:
         yield url
     finally:
@@ -92,6 +103,8 @@ def settings(data_dir: Path, database_url: str, redis_url: str) -> Settings:
         redis_url=redis_url,
         secret_key=TEST_SECRET,
         enable_docs=True,
+        # One client address runs the whole suite; limits have their own tests.
+        rate_limits_enabled=False,
     )
 
 
@@ -110,21 +123,35 @@ def engine(database: Database) -> AsyncEngine:
 
 
 @pytest.fixture
-async def db_session(engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
+async def db_connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """One connection and one outer transaction per test, rolled back at the end."""
     async with engine.connect() as connection:
         transaction = await connection.begin()
-        session = AsyncSession(
-            bind=connection,
-            expire_on_commit=False,
-            autoflush=False,
-            join_transaction_mode="create_savepoint",
-        )
         try:
-            yield session
+            yield connection
         finally:
-            await session.close()
             if transaction.is_active:
                 await transaction.rollback()
+
+
+def _savepoint_session(connection: AsyncConnection) -> AsyncSession:
+    # Each commit of this session releases a SAVEPOINT inside the test's outer transaction.
+    return AsyncSession(
+        bind=connection,
+        expire_on_commit=False,
+        autoflush=False,
+        join_transaction_mode="create_savepoint",
+    )
+
+
+@pytest.fixture
+async def db_session(db_connection: AsyncConnection) -> AsyncIterator[AsyncSession]:
+    """The test's own session (arranging data, checking what requests stored)."""
+    session = _savepoint_session(db_connection)
+    try:
+        yield session
+    finally:
+        await session.close()
 
 
 @pytest.fixture
@@ -137,18 +164,23 @@ async def redis(redis_url: str) -> AsyncIterator[Redis]:
 
 
 @pytest.fixture
-def app(settings: Settings, database: Database, redis: Redis, db_session: AsyncSession) -> FastAPI:
+def app(
+    settings: Settings, database: Database, redis: Redis, db_connection: AsyncConnection
+) -> FastAPI:
     application = create_app(settings)
     application.state.database = database
     application.state.redis = redis
 
     async def session_override() -> AsyncIterator[AsyncSession]:
-        try:
-            yield db_session
-            await db_session.commit()
-        except BaseException:
-            await db_session.rollback()
-            raise
+        # Each request gets its own session, as in production, on the test's connection: it sees
+        # the test's data, and its rollback on error undoes only its own work.
+        async with _savepoint_session(db_connection) as session:
+            try:
+                yield session
+                await session.commit()
+            except BaseException:
+                await session.rollback()
+                raise
 
     application.dependency_overrides[get_session] = session_override
     return application
@@ -165,3 +197,55 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 @pytest.fixture
 def is_sqlite_database(database_url: str) -> bool:
     return is_sqlite(database_url)
+
+
+# Signed-in callers ---------------------------------------------------------------------------
+
+
+@dataclass
+class Caller:
+    """A user with a valid session: ``headers`` authenticate an API request as them."""
+
+    user: User
+    workspace: Tenant
+    role: Role
+    access_token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.access_token}"}
+
+
+MakeCaller = Callable[..., Awaitable[Caller]]
+
+
+@pytest.fixture
+def session_policy(settings: Settings) -> SessionPolicy:
+    return SessionPolicy(
+        secret=TEST_SECRET,
+        access_ttl=timedelta(minutes=settings.access_token_minutes),
+        refresh_ttl=timedelta(days=settings.refresh_token_days),
+    )
+
+
+@pytest.fixture
+def make_caller(
+    db_session: AsyncSession, redis: Redis, session_policy: SessionPolicy
+) -> MakeCaller:
+    """``await make_caller(role=Role.MEMBER, workspace=other.workspace)``: a new user, signed in,
+    belonging to ``workspace`` (a new one of their own by default) with ``role``."""
+
+    async def make(*, role: Role = Role.OWNER, workspace: Tenant | None = None) -> Caller:
+        user = UserFactory.build()
+        tenant = workspace or TenantFactory.build()
+        await persist(db_session, user, tenant)
+        await persist(db_session, TeamMember(user=user, tenant=tenant, role=role))
+        tokens = await issue_session(redis, session_policy, str(user.id))
+        return Caller(user=user, workspace=tenant, role=role, access_token=tokens.access_token)
+
+    return make
+
+
+@pytest.fixture
+async def owner(make_caller: MakeCaller) -> Caller:
+    return await make_caller()

@@ -30,8 +30,10 @@ T = TypeVar("T")
 
 
 async def persist(session: AsyncSession, *objects: Any) -> None:
+    """Store test data the way a finished request would: committed (to a savepoint of the test's
+    transaction, which is rolled back when the test ends)."""
     session.add_all(objects)
-    await session.flush()
+    await session.commit()
 
 
 class TenantFactory(factory.Factory):

@@ -36,7 +36,7 @@ async def test_sqlite_runs_in_wal_mode_with_foreign_keys(fresh_database: Databas
 
 
 async def test_session_scope_commits_on_success(fresh_database: Database) -> None:
-    async for session in session_scope(fresh_database.sessionmaker):
+    async with session_scope(fresh_database.sessionmaker) as session:
         session.add(Tenant(name="Kept", slug="kept"))
     async with fresh_database.sessionmaker() as session:
         assert (await session.execute(select(Tenant.slug))).scalars().all() == ["kept"]
@@ -44,7 +44,7 @@ async def test_session_scope_commits_on_success(fresh_database: Database) -> Non
 
 async def test_session_scope_rolls_back_and_reraises(fresh_database: Database) -> None:
     with pytest.raises(RuntimeError, match="boom"):
-        async for session in session_scope(fresh_database.sessionmaker):
+        async with session_scope(fresh_database.sessionmaker) as session:
             session.add(Tenant(name="Lost", slug="lost"))
             await session.flush()
             raise RuntimeError("boom")

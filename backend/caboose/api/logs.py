@@ -1,0 +1,7 @@
+"""Routes: logs (filled in by its issue)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(tags=["logs"])

@@ -1,0 +1,3 @@
+from caboose.server.cli import app
+
+app()
