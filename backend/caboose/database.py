@@ -40,8 +40,17 @@ def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+# A session that will write asks for this execution option (see ``session_scope``).
+SQLITE_BEGIN_IMMEDIATE = "caboose_sqlite_begin_immediate"
+
+
 def _on_sqlite_begin(connection: Any) -> None:
-    connection.exec_driver_sql("BEGIN")
+    # WAL lets readers run beside one writer, but a *deferred* transaction that reads and then
+    # writes fails at once ("database is locked", no busy wait) if another process committed in
+    # between. Writers therefore take the write lock up front (IMMEDIATE, which does wait on
+    # busy_timeout); readers stay deferred so reads never queue behind each other.
+    immediate = connection.get_execution_options().get(SQLITE_BEGIN_IMMEDIATE, False)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
 def create_engine(url: str, settings: Settings | None = None) -> AsyncEngine:
@@ -90,10 +99,13 @@ class Database:
 
 @asynccontextmanager
 async def session_scope(
-    sessionmaker: async_sessionmaker[AsyncSession],
+    sessionmaker: async_sessionmaker[AsyncSession], *, for_writing: bool = True
 ) -> AsyncIterator[AsyncSession]:
     """Yield a session; commit when the caller's work succeeded, roll back and re-raise if not."""
     async with sessionmaker() as session:
+        if for_writing:
+            # Only SQLite reads this option (PostgreSQL ignores it).
+            await session.connection(execution_options={SQLITE_BEGIN_IMMEDIATE: True})
         try:
             yield session
             await session.commit()

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
@@ -44,6 +44,26 @@ TEST_SECRET = "test-secret-key-that-is-long-enough-for-hs256-0123456789"
 def pytest_report_header(config: pytest.Config) -> list[str]:
     url = os.environ.get("CABOOSE_TEST_DATABASE_URL")
     return [f"caboose database: {'PostgreSQL (CABOOSE_TEST_DATABASE_URL)' if url else 'SQLite'}"]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def fast_password_hashing() -> Iterator[None]:
+    """argon2 with minimal cost inside the test process: hundreds of sign-ups and sign-ins would
+    otherwise spend minutes hashing. Servers the tests start as subprocesses keep the real cost,
+    and tests/unit/test_passwords.py checks the real parameters."""
+    from pwdlib import PasswordHash
+    from pwdlib.hashers.argon2 import Argon2Hasher
+
+    from caboose.core import passwords
+
+    original = passwords._password_hash
+    passwords._password_hash = PasswordHash(  # type: ignore[misc]
+        (Argon2Hasher(time_cost=1, memory_cost=1024, parallelism=1),)
+    )
+    try:
+        yield
+    finally:
+        passwords._password_hash = original  # type: ignore[misc]
 
 
 @pytest.fixture(scope="session")
@@ -163,27 +183,49 @@ async def redis(redis_url: str) -> AsyncIterator[Redis]:
         await client.aclose()
 
 
+async def _request_session_override(request: Request) -> AsyncIterator[AsyncSession]:
+    # Each request gets its own session, as in production, on the test's connection: it sees the
+    # test's data, and its rollback on error undoes only its own work.
+    connection: AsyncConnection = request.app.state.test_connection
+    async with _savepoint_session(connection) as session:
+        try:
+            yield session
+            await session.commit()
+        except BaseException:
+            await session.rollback()
+            raise
+
+
+@pytest.fixture(scope="session")
+def _shared_app(settings: Settings) -> FastAPI:
+    """Building the app costs ~0.3 s; one instance serves every test, reset between tests."""
+    application = create_app(settings)
+    application.dependency_overrides[get_session] = _request_session_override
+    return application
+
+
 @pytest.fixture
 def app(
-    settings: Settings, database: Database, redis: Redis, db_connection: AsyncConnection
-) -> FastAPI:
-    application = create_app(settings)
+    _shared_app: FastAPI,
+    settings: Settings,
+    database: Database,
+    redis: Redis,
+    db_connection: AsyncConnection,
+) -> Iterator[FastAPI]:
+    """The API under test, wired to this test's connection, Redis client and settings. Tests may
+    change its state or add routes: both are put back afterwards."""
+    application = _shared_app
+    routes = list(application.router.routes)
+    application.state.settings = settings
     application.state.database = database
     application.state.redis = redis
-
-    async def session_override() -> AsyncIterator[AsyncSession]:
-        # Each request gets its own session, as in production, on the test's connection: it sees
-        # the test's data, and its rollback on error undoes only its own work.
-        async with _savepoint_session(db_connection) as session:
-            try:
-                yield session
-                await session.commit()
-            except BaseException:
-                await session.rollback()
-                raise
-
-    application.dependency_overrides[get_session] = session_override
-    return application
+    application.state.rate_limiter = None
+    application.state.test_connection = db_connection
+    try:
+        yield application
+    finally:
+        application.router.routes[:] = routes
+        application.openapi_schema = None
 
 
 @pytest.fixture

@@ -63,7 +63,8 @@ def get_database(request: Request) -> Database:
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """One session per request: committed when the route returns, rolled back if it raises."""
     database: Database = request.app.state.database
-    async with session_scope(database.sessionmaker) as session:
+    is_read = request.method in {"GET", "HEAD", "OPTIONS"}
+    async with session_scope(database.sessionmaker, for_writing=not is_read) as session:
         yield session
 
 

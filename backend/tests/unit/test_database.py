@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import event, select, text
 
 from caboose.database import Database, session_scope
 from caboose.migrations import upgrade
@@ -50,3 +50,22 @@ async def test_session_scope_rolls_back_and_reraises(fresh_database: Database) -
             raise RuntimeError("boom")
     async with fresh_database.sessionmaker() as session:
         assert (await session.execute(select(Tenant.slug))).scalars().all() == []
+
+
+async def test_writing_sessions_take_the_sqlite_write_lock_up_front(
+    fresh_database: Database,
+) -> None:
+    # A deferred transaction that reads then writes fails at once ("database is locked") when
+    # another process committed in between; writers therefore BEGIN IMMEDIATE. Readers do not.
+    statements: list[str] = []
+
+    def record(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        statements.append(statement)
+
+    event.listen(fresh_database.engine.sync_engine, "before_cursor_execute", record)
+    async with session_scope(fresh_database.sessionmaker) as writer:
+        writer.add(Tenant(name="One", slug="one"))
+    async with session_scope(fresh_database.sessionmaker, for_writing=False) as reader:
+        assert (await reader.execute(select(Tenant.slug))).scalars().all() == ["one"]
+    begins = [s for s in statements if s.startswith("BEGIN")]
+    assert begins == ["BEGIN IMMEDIATE", "BEGIN"]
