@@ -36,7 +36,7 @@ def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.execute("PRAGMA busy_timeout=30000")  # writers queue rather than fail
     cursor.close()
 
 
@@ -91,7 +91,13 @@ class Database:
     def __init__(self, url: str, settings: Settings | None = None) -> None:
         self.url = url
         self.engine = create_engine(url, settings)
-        self.sessionmaker = create_sessionmaker(self.engine)
+        # Sessions that may write take SQLite's write lock at their first statement (see
+        # _on_sqlite_begin); read-only requests use ``read_sessionmaker``. PostgreSQL ignores
+        # the option.
+        self.sessionmaker = create_sessionmaker(
+            self.engine.execution_options(**{SQLITE_BEGIN_IMMEDIATE: True})
+        )
+        self.read_sessionmaker = create_sessionmaker(self.engine)
 
     async def dispose(self) -> None:
         await self.engine.dispose()
@@ -99,13 +105,10 @@ class Database:
 
 @asynccontextmanager
 async def session_scope(
-    sessionmaker: async_sessionmaker[AsyncSession], *, for_writing: bool = True
+    sessionmaker: async_sessionmaker[AsyncSession],
 ) -> AsyncIterator[AsyncSession]:
     """Yield a session; commit when the caller's work succeeded, roll back and re-raise if not."""
     async with sessionmaker() as session:
-        if for_writing:
-            # Only SQLite reads this option (PostgreSQL ignores it).
-            await session.connection(execution_options={SQLITE_BEGIN_IMMEDIATE: True})
         try:
             yield session
             await session.commit()

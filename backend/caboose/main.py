@@ -37,6 +37,7 @@ from caboose.database import Database
 from caboose.middleware.body_limit import BodySizeLimitMiddleware
 from caboose.middleware.exception_handlers import install_exception_handlers
 from caboose.middleware.request_context import RequestContextMiddleware
+from caboose.monitoring.prometheus import PrometheusMiddleware
 from caboose.server.redis_embedded import EmbeddedRedis
 
 logger = logging.getLogger("caboose")
@@ -133,6 +134,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     install_exception_handlers(app)
     app.include_router(health.router)
+    app.include_router(metrics.metrics_router)  # GET /metrics, outside /api/v1
     app.include_router(api_router())
 
     # Added last = outermost: request id first, so every later layer (and error) can use it.
@@ -152,4 +154,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             max_age=600,
         )
     app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(PrometheusMiddleware)  # outermost: counts every request, errors included
     return app

@@ -64,7 +64,8 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """One session per request: committed when the route returns, rolled back if it raises."""
     database: Database = request.app.state.database
     is_read = request.method in {"GET", "HEAD", "OPTIONS"}
-    async with session_scope(database.sessionmaker, for_writing=not is_read) as session:
+    sessionmaker = database.read_sessionmaker if is_read else database.sessionmaker
+    async with session_scope(sessionmaker) as session:
         yield session
 
 

@@ -289,3 +289,16 @@ def rotate_key(
         echo=typer.echo,
     )
     raise typer.Exit(code)
+
+
+@app.command()
+def shipper() -> None:
+    """Ship deployed apps' stdout/stderr (PM2's log files) into the live log streams.
+
+    `caboosed up` runs it; in production run one (or more: a lease elects one) per runtime node.
+
+    Example: caboosed shipper
+    """
+    from caboose.logs.service import main as run_shipper
+
+    run_shipper()

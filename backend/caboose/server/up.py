@@ -251,9 +251,10 @@ class _Platform:
         env = self._python_env(redis_url)
         traefik, traefik_api = self._traefik_spec()
         worker, beat = self._celery_specs(env)
+        shipper = self._shipper_spec(env)
         api, api_url = self._api_spec(env)
         # Added in the order of the way up; stopped in the reverse (the API first).
-        for spec in (traefik, worker, beat, api):
+        for spec in (traefik, worker, beat, shipper, api):
             supervisor.add(spec)
         # The API takes longest to boot (imports): let it, while PM2 and Traefik start.
         supervisor.start(api.name, wait=False)
@@ -271,10 +272,24 @@ class _Platform:
         # Consumers last: nothing waits for them, and their imports would slow the API's.
         supervisor.start(worker.name)
         supervisor.start(beat.name)
+        supervisor.start(shipper.name)
+        self._request_reconcile(redis_url)
         for spec in self.options.extra_children:
             supervisor.add(spec)
             supervisor.start(spec.name)
         self._route_platform(traefik_api, api_url)
+
+    def _request_reconcile(self, redis_url: str) -> None:
+        """Queue a reconcile now: apps or routes that went missing while the platform was down
+        come back (and orphans go) at once, not at beat's first run a minute later."""
+        from caboose.celery_app import celery_app
+        from caboose.deploys.actions import enqueue_reconcile
+
+        celery_app.use_redis(redis_url)
+        try:
+            enqueue_reconcile()
+        except Exception as exc:  # the platform still runs; beat will reconcile soon
+            logger.warning("could not queue the start-up reconcile: %s", exc)
 
     def _start_redis(self) -> str:
         if self.settings.redis_url:
@@ -359,6 +374,12 @@ class _Platform:
         )
         beat = ChildSpec(name="beat", argv=[*_caboosed(), "beat"], env=env, stop_timeout_s=10.0)
         return worker, beat
+
+    def _shipper_spec(self, env: dict[str, str]) -> ChildSpec:
+        # Follows PM2's per-replica log files into the deployments' live log streams.
+        return ChildSpec(
+            name="shipper", argv=[*_caboosed(), "shipper"], env=env, stop_timeout_s=10.0
+        )
 
     def _api_spec(self, env: dict[str, str]) -> tuple[ChildSpec, str]:
         settings = self.settings

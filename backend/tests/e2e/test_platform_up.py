@@ -17,7 +17,7 @@ from tests.e2e.conftest import Platform
 
 pytestmark = pytest.mark.e2e
 
-CHILDREN = {"redis", "traefik", "worker", "beat", "api"}
+CHILDREN = {"redis", "traefik", "worker", "beat", "shipper", "api"}
 
 
 def wait_for(condition: Callable[[], bool], timeout_s: float, what: str) -> None:

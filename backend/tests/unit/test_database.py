@@ -65,7 +65,7 @@ async def test_writing_sessions_take_the_sqlite_write_lock_up_front(
     event.listen(fresh_database.engine.sync_engine, "before_cursor_execute", record)
     async with session_scope(fresh_database.sessionmaker) as writer:
         writer.add(Tenant(name="One", slug="one"))
-    async with session_scope(fresh_database.sessionmaker, for_writing=False) as reader:
+    async with session_scope(fresh_database.read_sessionmaker) as reader:
         assert (await reader.execute(select(Tenant.slug))).scalars().all() == ["one"]
     begins = [s for s in statements if s.startswith("BEGIN")]
     assert begins == ["BEGIN IMMEDIATE", "BEGIN"]

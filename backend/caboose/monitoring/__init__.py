@@ -1,0 +1,1 @@
+"""Replica metrics (sampled with psutil into Redis) and the platform's Prometheus metrics."""
