@@ -1,0 +1,43 @@
+import { QueryClient } from "@tanstack/react-query";
+import { describe, expect, it } from "vitest";
+import type { Deployment, Page } from "@/lib/api/types";
+import { keys } from "@/lib/queries";
+import { applyProjectEvent, parseProjectEvent } from "./project-events";
+
+const dep = (id: string, status: Deployment["status"]): Deployment => ({
+  id,
+  service_id: "s1",
+  environment_id: "e1",
+  status,
+  created_at: "2026-01-01T00:00:00Z",
+  updated_at: "2026-01-01T00:00:00Z",
+});
+
+describe("project events", () => {
+  it("reads nested and flat deployment events", () => {
+    expect(parseProjectEvent(JSON.stringify({ type: "deployment.status", deployment: dep("d1", "ACTIVE") }))).toMatchObject({
+      type: "deployment.status",
+      deployment: { id: "d1", status: "ACTIVE" },
+      serviceId: "s1",
+      environmentId: "e1",
+    });
+    expect(
+      parseProjectEvent(JSON.stringify({ type: "deployment_status_changed", deployment_id: "d2", service_id: "s2", status: "FAILED" })),
+    ).toMatchObject({ deployment: { id: "d2", status: "FAILED" }, serviceId: "s2" });
+    expect(parseProjectEvent('{"type":"ping"}')).toBeNull();
+    expect(parseProjectEvent("garbage")).toBeNull();
+  });
+
+  it("patches the cached deployment lists at once", () => {
+    const qc = new QueryClient();
+    qc.setQueryData<Page<Deployment>>(keys.deployments("s1", "e1"), {
+      items: [dep("d1", "BUILDING")],
+      total: 1,
+      skip: 0,
+      limit: 20,
+      has_more: false,
+    });
+    applyProjectEvent(qc, "p1", parseProjectEvent(JSON.stringify({ type: "deployment.status", deployment: dep("d1", "ACTIVE") }))!);
+    expect(qc.getQueryData<Page<Deployment>>(keys.deployments("s1", "e1"))?.items[0]?.status).toBe("ACTIVE");
+  });
+});
