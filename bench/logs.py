@@ -16,6 +16,7 @@ check that they get every line exactly once, in order.
    every line, and p50/p99 over all of them.
 
 Usage: .venv/bin/python bench/logs.py [--seconds 10] [--rates 10000,20000] [--clients 100]
+       [--fanout-rate 1000] [--no-deflate]
 Targets (issue 5): p99 ≤ 100 ms; ≥ 10 000 lines/s with zero lost; 100 clients each receiving
 every line.
 """
@@ -35,6 +36,7 @@ import tempfile
 import textwrap
 import time
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -99,6 +101,12 @@ async def _client(url: str, expected: int, ready: asyncio.Event) -> dict[str, An
     }
 
 
+def _failure(error: BaseException) -> str:
+    code = getattr(getattr(error, "rcvd", None), "code", None)
+    reason = getattr(getattr(error, "rcvd", None), "reason", "")
+    return f"closed {code} {reason}".strip() if code else type(error).__name__
+
+
 def clients(url: str, count: int, expected: int) -> None:
     """Run ``count`` clients; print "ready" once all are following, then one JSON result."""
 
@@ -115,7 +123,7 @@ def clients(url: str, count: int, expected: int) -> None:
             print("ready", flush=True)
         results = await asyncio.gather(*tasks, return_exceptions=True)
         return [
-            r if isinstance(r, dict) else {"received": 0, "errors": 1, "error": repr(r)}
+            r if isinstance(r, dict) else {"received": 0, "errors": 1, "error": _failure(r)}
             for r in results
         ]
 
@@ -182,6 +190,7 @@ class Platform:
     token: str
     service_id: str
     environment_id: str
+    processes: list[subprocess.Popen[bytes]]
     namespace: str = field(default_factory=lambda: f"bench:ship:{uuid.uuid4().hex[:8]}")
 
     def ws_url(self, deployment_id: str, *, edge: bool) -> str:
@@ -230,6 +239,11 @@ class Run:
     expected: int
     results: list[dict[str, Any]]
     started_ns: int
+    cpu: dict[str, float]
+
+    @property
+    def cpu_text(self) -> str:
+        return ", ".join(f"{name} {seconds:.1f}" for name, seconds in self.cpu.items())
 
     @property
     def latencies(self) -> list[float]:
@@ -238,6 +252,11 @@ class Run:
     @property
     def complete(self) -> int:
         return sum(1 for r in self.results if r["received"] == self.expected and not r["errors"])
+
+    @property
+    def failures(self) -> str:
+        reasons = Counter(r["error"].split(";")[0] for r in self.results if r.get("error"))
+        return "".join(f" ({n} clients: {reason})" for reason, n in reasons.items())
 
     @property
     def lost(self) -> int:
@@ -251,8 +270,24 @@ class Run:
         return self.expected / max(1e-9, (last - first) / 1e9)
 
 
+def cpu_seconds(processes: list[subprocess.Popen[bytes]]) -> list[float]:
+    """CPU time used so far by each process and its children."""
+    import psutil
+
+    totals = []
+    for process in processes:
+        try:
+            root = psutil.Process(process.pid)
+            tree = [root, *root.children(recursive=True)]
+            totals.append(sum(p.cpu_times().user + p.cpu_times().system for p in tree))
+        except psutil.NoSuchProcess:
+            totals.append(0.0)
+    return totals
+
+
 def scenario(platform: Platform, *, rate: float, count: int, clients_n: int, edge: bool) -> Run:
     """One deployment, one log file, ``clients_n`` followers, ``count`` lines at ``rate``."""
+    before = cpu_seconds(platform.processes)
     deployment_id = asyncio.run(platform.new_deployment())
     path = platform.tmp / f"app-{deployment_id[:8]}.log"
     path.touch()
@@ -289,7 +324,15 @@ def scenario(platform: Platform, *, rate: float, count: int, clients_n: int, edg
             if follower.poll() is None:
                 follower.kill()
                 follower.wait()
-    return Run(count, results, started)
+    used = [
+        after - prior for after, prior in zip(cpu_seconds(platform.processes), before, strict=True)
+    ]
+    return Run(
+        count,
+        results,
+        started,
+        dict(zip(("redis", "api", "traefik", "shipper"), used, strict=False)),
+    )
 
 
 async def redis_floor(redis_url: str, samples: int = 500) -> list[float]:
@@ -316,7 +359,9 @@ async def redis_floor(redis_url: str, samples: int = 500) -> list[float]:
     return latencies
 
 
-def start_platform(tmp: Path, processes: list[subprocess.Popen[bytes]]) -> Platform:
+def start_platform(
+    tmp: Path, processes: list[subprocess.Popen[bytes]], *, deflate: bool = True
+) -> Platform:
     """Start everything; what was started is in ``processes`` even if a later step fails."""
     from caboose.engine.routing.traefik import (
         TraefikRouter,
@@ -339,7 +384,11 @@ def start_platform(tmp: Path, processes: list[subprocess.Popen[bytes]]) -> Platf
         [str(VENV_BIN / "caboosed"), "migrate"], env=env, check=True, capture_output=True
     )
     data.mkdir(parents=True, exist_ok=True)
-    redis_url = EmbeddedRedis(data).start()
+    embedded = EmbeddedRedis(data)
+    redis_url = embedded.start()
+    assert embedded.process is not None
+    # Supervised with the rest, so the finally of main() stops it too.
+    processes.append(embedded.process)
     api_port, edge_port, internal_port = free_port(), free_port(), free_port()
 
     def start(cmd: list[str], name: str, environment: dict[str, str]) -> None:
@@ -348,11 +397,15 @@ def start_platform(tmp: Path, processes: list[subprocess.Popen[bytes]]) -> Platf
             subprocess.Popen(cmd, env=environment, stdout=log, stderr=subprocess.STDOUT)
         )
 
-    start(
-        [str(VENV_BIN / "caboosed"), "api", "--host", "127.0.0.1", "--port", str(api_port)],
-        "api",
-        env,
-    )
+    if deflate:  # as `caboosed api` serves it (uvicorn's defaults: permessage-deflate on)
+        api_command = [str(VENV_BIN / "caboosed"), "api", "--port", str(api_port)]
+    else:
+        api_command = [
+            *(str(VENV_BIN / "uvicorn"), "caboose.main:create_app", "--factory"),
+            *("--port", str(api_port), "--ws-per-message-deflate", "false", "--log-level"),
+            "warning",
+        ]
+    start([*api_command, "--host", "127.0.0.1"], "api", env)
     dynamic = tmp / "traefik" / "dynamic"
     dynamic.mkdir(parents=True)
     config = render_static_config(
@@ -394,7 +447,7 @@ def start_platform(tmp: Path, processes: list[subprocess.Popen[bytes]]) -> Platf
         )
         service.raise_for_status()
     platform = Platform(
-        tmp, env, api, edge_port, redis_url, token, service.json()["id"], environment
+        tmp, env, api, edge_port, redis_url, token, service.json()["id"], environment, processes
     )
     start(
         [
@@ -422,6 +475,11 @@ def main() -> int:
     parser.add_argument("--rates", default="10000,20000")
     parser.add_argument("--clients", type=int, default=100)
     parser.add_argument("--fanout-rate", type=float, default=1000)
+    parser.add_argument(
+        "--no-deflate",
+        action="store_true",
+        help="serve WebSockets without permessage-deflate (uvicorn directly, not caboosed api)",
+    )
     args = parser.parse_args()
     if args.role == "writer":
         path, rate, count = args.role_args
@@ -432,15 +490,13 @@ def main() -> int:
         clients(url, int(count), int(expected))
         return 0
 
-    from caboose.server.redis_embedded import EmbeddedRedis
-
     tmp = Path(tempfile.mkdtemp(prefix="caboose-bench-logs-"))
     # SIGTERM (a timeout, a kill) unwinds like Ctrl-C, so the finally below stops everything.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     processes: list[subprocess.Popen[bytes]] = []
     rows: list[tuple[str, str, str, str]] = []
     try:
-        platform = start_platform(tmp, processes)
+        platform = start_platform(tmp, processes, deflate=not args.no_deflate)
         floor = asyncio.run(redis_floor(platform.redis_url))
         latency_count = int(args.latency_rate * args.seconds)
         edge = scenario(
@@ -474,7 +530,7 @@ def main() -> int:
                     f"{run.sustained:.0f} lines/s delivered, lost {run.lost}, "
                     f"p99 {pct(run.latencies, 0.99):.0f} ms",
                     f"the app writing {rate:.0f} lines/s",
-                    f"{run.sustained / rate:.0%} of the written rate",
+                    f"{run.sustained / rate:.0%} of the written rate; CPU s: {run.cpu_text}",
                 )
             )
         rows.append(
@@ -495,12 +551,13 @@ def main() -> int:
         rows.append(
             (
                 f"{args.clients} clients, {args.fanout_rate:.0f} lines/s",
-                f"{fanout.complete}/{args.clients} got every line; "
+                f"{fanout.complete}/{args.clients} got every line{fanout.failures}; "
                 f"p50 {pct(fanout.latencies, 0.5):.0f} ms, "
                 f"p99 {pct(fanout.latencies, 0.99):.0f} ms",
                 f"1 client: p99 {pct(edge.latencies, 0.99):.0f} ms",
                 f"target every client every line: "
-                f"{'met' if fanout.complete == args.clients else 'MISSED'}",
+                f"{'met' if fanout.complete == args.clients else 'MISSED'}; "
+                f"CPU s: {fanout.cpu_text}",
             )
         )
     finally:
@@ -511,7 +568,6 @@ def main() -> int:
                 process.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 process.kill()
-        EmbeddedRedis(tmp / "data").stop()
 
     print(
         f"\nLive logs benchmark — {os.cpu_count()} cores, Python {sys.version.split()[0]}, "

@@ -5,7 +5,8 @@ and ``id`` is a valid ``since`` for a reconnect. Then each message is one event 
 :mod:`caboose.logs.events` with its stream ``id`` added (``{"id", "type": "deployment", ...}`` or
 ``{"id", "type": "service", "action", ...}``), plus ``{"type": "ping"}`` every
 ``log_ws_ping_seconds``. With ``?since=<id>`` the events after that id (those still kept) are
-sent first, so a dashboard that lost its connection misses nothing.
+sent first, so a dashboard that lost its connection misses nothing. ``{"type": "resync"}`` means
+events were missed (the feed keeps the last 1 000): reload the project's state.
 Authentication, access (``project:read``) and close codes as for deployment logs; at most
 ``log_ws_max_clients`` connections per project.
 """
@@ -87,6 +88,8 @@ async def _serve_events(websocket: WebSocket) -> None:
             nonlocal last
             while True:
                 batch = await followed.get()
+                if batch.gap:  # the client fell more than the feed's length behind
+                    await connection.send(dumps({"type": "resync"}))
                 texts = batch.cached("events-json", _encode)
                 for (entry_id, _), text in zip(batch.entries, texts, strict=True):
                     key = parse_id(entry_id)

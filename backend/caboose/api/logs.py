@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -59,8 +60,8 @@ from caboose.core.permissions import Permission
 from caboose.logs.config import archive_root, live_settings
 from caboose.logs.entries import ID_PATTERN, STREAMS, LogEntry, is_valid_id, iso_ms, parse_id
 from caboose.logs.events import decode_event, events_key, iso
-from caboose.logs.hub import Batch, Subscription, hub_for
-from caboose.logs.store import LogStore, stream_key
+from caboose.logs.hub import Batch, GapFiller, StreamHub, Subscription, hub_for
+from caboose.logs.store import KEY_PREFIX, LogStore, stream_key
 from caboose.logs.streams import RawEntry
 from caboose.models import Deployment, DeploymentStatus, Service
 from caboose.schemas.logs import LogEntryPublic, LogPagePublic
@@ -90,6 +91,30 @@ def store_for(state: Any) -> LogStore:
     )
     state.log_store = store
     return store
+
+
+def _archive_filler(state: Any) -> GapFiller:
+    """How the hub recovers lines trimmed (archived) before it read them: from the store."""
+
+    async def fill(key: str, after: str) -> AsyncIterator[list[RawEntry]]:
+        store = store_for(state)
+        deployment_id = key.removeprefix(KEY_PREFIX)
+        since: str | None = after
+        while True:
+            page = await store.read(deployment_id, since=since, limit=1_000)
+            if page.items:
+                yield [(entry.id, entry.fields()) for entry in page.items]
+                since = page.items[-1].id
+            if page.next is None:
+                return
+
+    return fill
+
+
+def log_hub(state: Any) -> StreamHub:
+    hub = hub_for(state)
+    hub.fillers.setdefault(KEY_PREFIX, _archive_filler(state))
+    return hub
 
 
 def _streams(values: list[str] | None) -> list[str] | None:
@@ -253,7 +278,10 @@ class _LogsSession:
                 return
             batch = await subscription.get()
             async with self.lines_lock:
-                await self._send_batch(batch)
+                if batch.gap:  # (the hub recovers log lines itself; this is a last resort)
+                    await self.drain()
+                if batch.entries:
+                    await self._send_batch(batch)
 
     async def _send_batch(self, batch: Batch) -> None:
         last = parse_id(self.last_id) if self.last_id else None
@@ -321,7 +349,7 @@ async def _serve_logs(websocket: WebSocket) -> None:
             CLOSE_TRY_LATER,
             f"Too many clients follow this deployment (at most {config.log_ws_max_clients})",
         )
-    hub = hub_for(state)
+    hub = log_hub(state)
     subscriptions: list[Subscription] = []
     try:
         # Subscribe before reading status and history: whatever happens from now on is queued.

@@ -113,6 +113,15 @@ class LogEntry:
             line=str(record["line"]),
         )
 
+    def fields(self) -> dict[str, str]:
+        """The Redis stream fields this entry was stored with."""
+        return {
+            "ts": str(self.ts_ms),
+            "stream": self.stream,
+            "replica": "" if self.replica is None else str(self.replica),
+            "line": self.line,
+        }
+
     @property
     def sort_key(self) -> StreamId:
         return parse_id(self.id)

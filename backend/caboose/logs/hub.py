@@ -10,6 +10,11 @@ The guarantee a subscriber relies on: once :meth:`StreamHub.subscribe` returns, 
 with an id above :attr:`Subscription.start` reaches its queue, and every entry up to ``start``
 already existed. A subscriber therefore reads history *after* subscribing and drops queued
 entries it already sent: no gap, no repeat.
+
+A reader that falls further behind than the stream's bound (a saturated process) would find
+the oldest entries gone, trimmed into the archive. Each read also tells whether that happened;
+the reader then recovers them through the key's *filler* (log streams: the store, archive
+included), or, with none (events), hands subscribers a batch marked ``gap``.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -31,13 +36,23 @@ logger = logging.getLogger("caboose.logs.hub")
 _RETRY_SECONDS: Final = 1.0
 
 
+# Given a key and a cursor, yields everything after the cursor (in batches, oldest first) from
+# wherever it is kept: for log streams, the archive then Redis (see LogStore.read).
+GapFiller = Callable[[str, str], AsyncIterator[list[RawEntry]]]
+
+
 class Batch:
-    """Entries read together, shared by every subscriber, with per-encoding caches."""
+    """Entries read together, shared by every subscriber, with per-encoding caches.
 
-    __slots__ = ("_cache", "entries")
+    ``gap`` marks a batch after which entries may be missing: the stream was trimmed past the
+    reader before it read them and no filler could recover them (events streams).
+    """
 
-    def __init__(self, entries: list[RawEntry]) -> None:
+    __slots__ = ("_cache", "entries", "gap")
+
+    def __init__(self, entries: list[RawEntry], *, gap: bool = False) -> None:
         self.entries = entries
+        self.gap = gap
         self._cache: dict[str, Any] = {}
 
     @property
@@ -94,19 +109,40 @@ class _Reader:
                 )
                 if not _xread_entries(woken):
                     continue
-                entries = await self.hub.ranges.range(
-                    self.key, after=self.cursor, count=self.hub.count
+                gap, last, entries = await self.hub.ranges.follow(
+                    self.key,
+                    after=self.cursor,
+                    count=self.hub.count,
+                    from_start=self.hub.filler_for(self.key) is not None,
                 )
+                if gap:
+                    await self._recover(last, entries)
+                    continue
             except RedisError:
                 logger.warning("reading %s failed; retrying", self.key, exc_info=True)
                 await asyncio.sleep(_RETRY_SECONDS)
                 continue
-            if not entries:
-                continue
-            self.cursor = entries[-1][0]
-            batch = Batch(entries)
-            for subscriber in self.subscribers:
-                subscriber._offer(batch)
+            if entries:
+                self._deliver(Batch(entries))
+
+    def _deliver(self, batch: Batch) -> None:
+        if batch.entries:
+            self.cursor = batch.last_id
+        for subscriber in self.subscribers:
+            subscriber._offer(batch)
+
+    async def _recover(self, last: str, entries: list[RawEntry]) -> None:
+        """The stream was trimmed past this reader (it fell behind by more than the stream's
+        bound): fetch what was trimmed from where it went, or say that something is missing."""
+        filler = self.hub.filler_for(self.key)
+        if filler is not None:
+            async for chunk in filler(self.key, self.cursor):
+                if chunk:
+                    self._deliver(Batch(chunk))
+            return
+        self._deliver(Batch(entries, gap=True))
+        if not entries and last:
+            self.cursor = last
 
 
 def _xread_entries(response: Any) -> list[RawEntry]:
@@ -132,8 +168,16 @@ class StreamHub:
         self.block_ms = block_ms
         self.count = count
         self.ranges = StreamRanges(redis)
+        # Key prefix → how to recover entries trimmed before this process read them.
+        self.fillers: dict[str, GapFiller] = {}
         self._readers: dict[str, _Reader] = {}
         self._lock = asyncio.Lock()
+
+    def filler_for(self, key: str) -> GapFiller | None:
+        for prefix, filler in self.fillers.items():
+            if key.startswith(prefix):
+                return filler
+        return None
 
     async def _current_id(self, key: str) -> str:
         try:

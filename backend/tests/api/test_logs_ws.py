@@ -12,6 +12,7 @@ import contextlib
 import json
 import logging
 import socket
+import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -28,7 +29,8 @@ from websockets.exceptions import ConnectionClosed
 
 from caboose.api.logs import store_for
 from caboose.api.ws_auth import QueryTokenFilter
-from caboose.logs.config import LiveSettings
+from caboose.config import Settings
+from caboose.logs.config import LiveSettings, archive_root
 from caboose.logs.entries import LogLine
 from caboose.logs.events import deployment_event, publish_event, service_event
 from caboose.logs.store import LogStore
@@ -206,6 +208,44 @@ async def test_resuming_with_since_repeats_and_misses_nothing(
         assert await lines_until(ws, 4) == [f"line {n}" for n in range(5, 9)]
         await append(live, deployment, "line 9")
         assert await lines_until(ws, 1) == ["line 9"]
+
+
+async def test_a_follower_that_falls_behind_the_trimming_gets_every_line(
+    live: Live, owner: Caller, deployment: Deployment, redis_url: str, settings: Settings
+) -> None:
+    live.configure(log_stream_max_lines=10, log_archive_chunk_lines=5)
+    live.store = store_for(live.app.state)
+    await append(live, deployment, "line 0")
+    url = live.url(logs_path(deployment), token=owner.access_token)
+
+    def flood() -> None:
+        """Another process's shipper: 60 lines, mostly archived and trimmed at once."""
+
+        async def main() -> None:
+            client = Redis.from_url(redis_url, decode_responses=True)
+            store = LogStore(client, archive_root(settings), max_lines=10, chunk_lines=5)
+            for n in range(1, 61):
+                await store.append(str(deployment.id), [LogLine.now("stdout", f"line {n}")])
+            await store.aclose()
+            await store.archive_overflow(str(deployment.id))
+            await client.aclose()
+
+        asyncio.run(main())
+
+    async with connect(url) as ws:
+        await receive(ws)  # status: following from here
+        assert await lines_until(ws, 1) == ["line 0"]
+        # Block this event loop (the server's too) while the lines are written and trimmed:
+        # when the server reads again, lines 1.. are in the archive, not in Redis.
+        writer = threading.Thread(target=flood)
+        writer.start()
+        writer.join()
+        assert await redis_xlen(live, deployment) < 20
+        assert await lines_until(ws, 60) == [f"line {n}" for n in range(1, 61)]
+
+
+async def redis_xlen(live: Live, deployment: Deployment) -> int:
+    return int(await live.app.state.redis.xlen(f"caboose:logs:{deployment.id}"))
 
 
 async def test_a_finished_deployment_sends_its_history_and_closes(

@@ -23,7 +23,7 @@ from caboose.logs.store import (
     list_chunks,
     write_chunk,
 )
-from caboose.logs.streams import decode_entries
+from caboose.logs.streams import StreamRanges, decode_entries
 from caboose.logs.writer import LogWriter
 
 
@@ -284,3 +284,23 @@ async def test_the_writer_stores_lines_from_threads_redacted(
         own = [e.line.split()[1] for e in entries if e.line.startswith(f"t{k} ")]
         assert own == [str(n) for n in range(50)]
     assert [e.line for e in entries if e.stream == "system"] == ["first", "second"]
+
+
+async def test_a_follower_learns_when_lines_were_trimmed_before_it_read_them(
+    store: LogStore, deployment_id: str, redis: Redis
+) -> None:
+    ranges = StreamRanges(redis)
+    key = f"caboose:logs:{deployment_id}"
+    first = await store.append(deployment_id, lines(0, 1))
+    assert first is not None
+    assert await ranges.follow(key, after=first, count=10) == (False, "", [])
+    await store.append(deployment_id, lines(1, 40))
+    await store.aclose()  # archived and trimmed
+    gap, _, entries = await ranges.follow(key, after=first, count=100)
+    assert gap and entries[0][1]["line"] != "line 1"
+    everything = await read_all(store, deployment_id)
+    gap, _, _ = await ranges.follow(key, after=everything[-2].id, count=100)
+    assert not gap  # still in Redis: nothing missed
+    await store.archive_all(deployment_id)
+    gap, last, entries = await ranges.follow(key, after=everything[-2].id, count=100)
+    assert (gap, last, entries) == (True, everything[-1].id, [])
