@@ -4,36 +4,47 @@ Who sees what is the role matrix (``core/permissions``): members read names with
 masked, admins and owners read and write values, and nobody reads a sealed value back — it is not
 even decrypted on this path. Writes are all or nothing: one invalid key or over-large value is a
 422 naming it, and the stored set is left as it was. Changing variables never redeploys by
-itself; ``?deploy=true`` asks for it and is echoed as ``deploy_requested`` (the deploy pipeline
-acts on it).
+itself; ``?deploy=true`` asks for it: each service of the set that runs in the environment is
+redeployed (``deploys.actions.redeploy_latest``) once the change is committed, and the answer
+lists the new deployments (``deployments``).
 """
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 import pydantic
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
+from redis.asyncio import Redis
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from caboose.api.deployments import TaskSenderDep
 from caboose.api.deps import (
     Access,
     EnvironmentAccess,
     KeysDep,
+    RedisDep,
     ServiceAccess,
     SessionDep,
+    SettingsDep,
     load_environment,
 )
+from caboose.config import Settings
 from caboose.core.errors import (
     BadRequestError,
+    ConflictError,
     FieldError,
     UnsupportedMediaTypeError,
     ValidationError,
     not_found,
 )
 from caboose.core.permissions import Permission
-from caboose.models import Environment, Service
+from caboose.deploys import actions
+from caboose.deploys.actions import Outbox, TaskSender
+from caboose.models import Deployment, Environment, Service
 from caboose.schemas.variables import (
     VariableImportResult,
     VariableSetPublic,
@@ -136,6 +147,78 @@ async def _view(
     )
 
 
+@dataclass(frozen=True)
+class Rollout:
+    """What ``?deploy=true`` needs to start deployments after the change is committed."""
+
+    requested: bool
+    session: AsyncSession
+    redis: Redis
+    settings: Settings
+    sender: TaskSender
+
+
+def get_rollout(
+    session: SessionDep,
+    redis: RedisDep,
+    settings: SettingsDep,
+    sender: TaskSenderDep,
+    deploy: DeployQuery = False,
+) -> Rollout:
+    return Rollout(deploy, session, redis, settings, sender)
+
+
+RolloutDep = Annotated[Rollout, Depends(get_rollout)]
+
+
+async def _roll_out(rollout: Rollout, access: Access[Any], scope: VariableScope) -> list[uuid.UUID]:
+    """Redeploy what runs with this set: the service (its variables), or every service of the
+    project deployed in the environment (shared variables). After the variables are committed,
+    so the new deployments read them; a service that cannot be redeployed (its upload is no
+    longer kept) is left as it is."""
+    if not rollout.requested:
+        return []
+    access.require(Permission.DEPLOY)
+    session = rollout.session
+    environment = await session.get(Environment, scope.environment_id)
+    assert environment is not None
+    if scope.service_id is not None:
+        service_ids = [scope.service_id]
+    else:
+        service_ids = list(
+            (
+                await session.scalars(
+                    select(Deployment.service_id)
+                    .where(Deployment.environment_id == environment.id)
+                    .distinct()
+                )
+            ).all()
+        )
+    await session.commit()  # the new deployments must read the new values
+    outbox = Outbox()
+    started: list[uuid.UUID] = []
+    for service_id in sorted(service_ids):
+        service = await session.get(Service, service_id)
+        if service is None:
+            continue
+        try:
+            deployment = await actions.redeploy_latest(
+                session,
+                outbox,
+                service=service,
+                environment=environment,
+                base_domain=rollout.settings.base_domain,
+                user_id=access.principal.user.id,
+            )
+        except ConflictError:
+            continue
+        if deployment is not None:
+            started.append(deployment.id)
+    await session.commit()
+    await outbox.flush(rollout.redis, rollout.sender)
+    return started
+
+
 async def _write(
     session: AsyncSession,
     keys: KeysDep,
@@ -143,9 +226,11 @@ async def _write(
     scope: VariableScope,
     body: VariablesUpdate,
     *,
-    deploy: bool,
+    rollout: Rollout,
 ) -> VariableWriteResult:
     access.require(Permission.VARIABLES_WRITE)
+    if rollout.requested:
+        access.require(Permission.DEPLOY)
     try:
         changed = await write_variables(
             session,
@@ -158,7 +243,12 @@ async def _write(
     except InvalidVariablesError as exc:
         raise _invalid(_field_errors(exc.problems)) from None
     view = await _view(session, keys, access, scope)
-    return VariableWriteResult(**view.model_dump(), changed=changed, deploy_requested=deploy)
+    return VariableWriteResult(
+        **view.model_dump(),
+        changed=changed,
+        deploy_requested=rollout.requested,
+        deployments=await _roll_out(rollout, access, scope),
+    )
 
 
 async def _delete(
@@ -168,13 +258,20 @@ async def _delete(
     scope: VariableScope,
     key: str,
     *,
-    deploy: bool,
+    rollout: Rollout,
 ) -> VariableWriteResult:
     access.require(Permission.VARIABLES_WRITE)
+    if rollout.requested:
+        access.require(Permission.DEPLOY)
     if not await delete_variable(session, scope, key):
         raise not_found("Variable", display_key(key))
     view = await _view(session, keys, access, scope)
-    return VariableWriteResult(**view.model_dump(), changed=[key], deploy_requested=deploy)
+    return VariableWriteResult(
+        **view.model_dump(),
+        changed=[key],
+        deploy_requested=rollout.requested,
+        deployments=await _roll_out(rollout, access, scope),
+    )
 
 
 async def _import_body(request: Request, replace: bool) -> VariablesImport:
@@ -218,9 +315,11 @@ async def _import(
     scope: VariableScope,
     *,
     replace: bool,
-    deploy: bool,
+    rollout: Rollout,
 ) -> VariableImportResult:
     access.require(Permission.VARIABLES_WRITE)
+    if rollout.requested:
+        access.require(Permission.DEPLOY)
     body = await _import_body(request, replace)
     try:
         entries = parse_dotenv(body.text)
@@ -245,7 +344,8 @@ async def _import(
     return VariableImportResult(
         **view.model_dump(),
         changed=changed,
-        deploy_requested=deploy,
+        deploy_requested=rollout.requested,
+        deployments=await _roll_out(rollout, access, scope),
         imported=list(dict.fromkeys(entry.key for entry in entries)),
     )
 
@@ -276,7 +376,7 @@ async def put_variables(
     session: SessionDep,
     keys: KeysDep,
     access: ServiceAccess,
-    deploy: DeployQuery = False,
+    rollout: RolloutDep,
 ) -> VariableWriteResult:
     """Upsert variables (``replace``: set exactly these), sealing the keys in ``sealed``.
 
@@ -284,7 +384,7 @@ async def put_variables(
     """
     environment = await _service_environment(session, access, environment_id)
     scope = service_scope(access.obj.id, environment.id)
-    return await _write(session, keys, access, scope, body, deploy=deploy)
+    return await _write(session, keys, access, scope, body, rollout=rollout)
 
 
 @router.delete("/services/{service_id}/variables/{key}", response_model=VariableWriteResult)
@@ -295,12 +395,12 @@ async def delete_service_variable(
     session: SessionDep,
     keys: KeysDep,
     access: ServiceAccess,
-    deploy: DeployQuery = False,
+    rollout: RolloutDep,
 ) -> VariableWriteResult:
     """Delete one variable; answers with the remaining set."""
     environment = await _service_environment(session, access, environment_id)
     scope = service_scope(access.obj.id, environment.id)
-    return await _delete(session, keys, access, scope, key, deploy=deploy)
+    return await _delete(session, keys, access, scope, key, rollout=rollout)
 
 
 @router.post(
@@ -315,8 +415,8 @@ async def import_variables(
     session: SessionDep,
     keys: KeysDep,
     access: ServiceAccess,
+    rollout: RolloutDep,
     replace: ReplaceQuery = False,
-    deploy: DeployQuery = False,
 ) -> VariableImportResult:
     """Import ``.env`` text (``text/plain``, or JSON ``{text, replace?, sealed?}``).
 
@@ -325,7 +425,7 @@ async def import_variables(
     """
     environment = await _service_environment(session, access, environment_id)
     scope = service_scope(access.obj.id, environment.id)
-    return await _import(request, session, keys, access, scope, replace=replace, deploy=deploy)
+    return await _import(request, session, keys, access, scope, replace=replace, rollout=rollout)
 
 
 # Shared variables ---------------------------------------------------------------------------
@@ -347,10 +447,10 @@ async def put_shared_variables(
     session: SessionDep,
     keys: KeysDep,
     access: EnvironmentAccess,
-    deploy: DeployQuery = False,
+    rollout: RolloutDep,
 ) -> VariableWriteResult:
     """Upsert (or ``replace``) shared variables; the same rules as a service's variables."""
-    return await _write(session, keys, access, shared_scope(access.obj.id), body, deploy=deploy)
+    return await _write(session, keys, access, shared_scope(access.obj.id), body, rollout=rollout)
 
 
 @router.delete(
@@ -362,10 +462,10 @@ async def delete_shared_variable(
     session: SessionDep,
     keys: KeysDep,
     access: EnvironmentAccess,
-    deploy: DeployQuery = False,
+    rollout: RolloutDep,
 ) -> VariableWriteResult:
     """Delete one shared variable; answers with the remaining set."""
-    return await _delete(session, keys, access, shared_scope(access.obj.id), key, deploy=deploy)
+    return await _delete(session, keys, access, shared_scope(access.obj.id), key, rollout=rollout)
 
 
 @router.post(
@@ -379,9 +479,9 @@ async def import_shared_variables(
     session: SessionDep,
     keys: KeysDep,
     access: EnvironmentAccess,
+    rollout: RolloutDep,
     replace: ReplaceQuery = False,
-    deploy: DeployQuery = False,
 ) -> VariableImportResult:
     """Import ``.env`` text into the shared variables, as for a service."""
     scope = shared_scope(access.obj.id)
-    return await _import(request, session, keys, access, scope, replace=replace, deploy=deploy)
+    return await _import(request, session, keys, access, scope, replace=replace, rollout=rollout)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from caboose.variables.names import MASK, MAX_VARIABLES_PER_SET
@@ -62,8 +64,13 @@ class VariableSetPublic(BaseModel):
 class VariableWriteResult(VariableSetPublic):
     changed: list[str] = Field(description="Keys added, changed, sealed or deleted.")
     deploy_requested: bool = Field(
-        description="`?deploy=true` was given: the change is to be rolled out by a new "
-        "deployment. Without it, running deployments keep their variables until the next one."
+        description="`?deploy=true` was given: the change is rolled out by a new deployment. "
+        "Without it, running deployments keep their variables until the next one."
+    )
+    deployments: list[uuid.UUID] = Field(
+        default_factory=list,
+        description="With `?deploy=true`: the deployments started to roll the change out (one "
+        "per service that runs in the environment; none for a service never deployed there).",
     )
 
 

@@ -5,11 +5,12 @@ shared variables, and rows that never hold a plaintext."""
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -17,6 +18,10 @@ from caboose.config import Settings
 from caboose.core.encryption import Keyring
 from caboose.core.keys import platform_keys
 from caboose.models import (
+    BuildStatus,
+    Deployment,
+    DeploymentStatus,
+    DeploymentTrigger,
     Domain,
     DomainKind,
     Environment,
@@ -24,6 +29,7 @@ from caboose.models import (
     Role,
     Service,
     SharedVariable,
+    SourceType,
     Variable,
 )
 from caboose.variables.names import MASK, MAX_VALUE_BYTES
@@ -37,7 +43,14 @@ from caboose.variables.store import (
 )
 from tests.api.workspace_helpers import API, assert_invalid, assert_problem
 from tests.conftest import Caller, MakeCaller
-from tests.factories import EnvironmentFactory, ProjectFactory, ServiceFactory, persist
+from tests.factories import (
+    BuildFactory,
+    DeploymentFactory,
+    EnvironmentFactory,
+    ProjectFactory,
+    ServiceFactory,
+    persist,
+)
 
 SECRET = "s3cr3t-database-password"
 
@@ -47,6 +60,7 @@ class Stack:
     project: Project
     environment: Environment
     service: Service
+    session: AsyncSession
 
     @property
     def url(self) -> str:
@@ -67,7 +81,27 @@ async def stack(owner: Caller, db_session: AsyncSession) -> Stack:
     environment = EnvironmentFactory.build(project=project, name="production")
     service = ServiceFactory.build(project=project, name="api")
     await persist(db_session, project, environment, service)
-    return Stack(project, environment, service)
+    return Stack(project, environment, service, db_session)
+
+
+@dataclass
+class Sent:
+    """Tasks the API handed to workers (``?deploy=true``)."""
+
+    tasks: list[tuple[str, list[str]]] = field(default_factory=list)
+
+    def __call__(self, name: str, args: list[str], task_id: str) -> None:
+        self.tasks.append((name, args))
+
+    def named(self, name: str) -> list[list[str]]:
+        return [args for task, args in self.tasks if task == name]
+
+
+@pytest.fixture
+def sent(app: FastAPI) -> Sent:
+    recorder = Sent()
+    app.state.task_sender = recorder
+    return recorder
 
 
 @pytest.fixture
@@ -85,6 +119,27 @@ async def put(
     return await client.put(
         stack.url, params={**stack.params, **params}, json=body, headers=caller.headers
     )
+
+
+async def deployed(stack: Stack) -> Deployment:
+    """An ACTIVE deployment of the stack's service (built from its repository)."""
+    session = stack.session
+    build = BuildFactory.build(
+        service=stack.service,
+        status=BuildStatus.SUCCEEDED,
+        source_type=SourceType.GIT,
+        branch="main",
+        commit_sha="a" * 40,
+    )
+    deployment = DeploymentFactory.build(
+        service=stack.service,
+        environment=stack.environment,
+        build=build,
+        status=DeploymentStatus.ACTIVE,
+        commit_sha="a" * 40,
+    )
+    await persist(session, build, deployment)
+    return deployment
 
 
 async def stored(session: AsyncSession, stack: Stack) -> dict[str, tuple[str, bool]]:
@@ -368,12 +423,59 @@ async def test_merge_then_replace_then_delete(
     assert emptied.json()["variables"] == {}
 
 
-async def test_deploy_true_is_recorded_and_nothing_else_happens(
-    owner: Caller, client: httpx.AsyncClient, stack: Stack
+async def test_without_deploy_nothing_is_redeployed(
+    owner: Caller, client: httpx.AsyncClient, stack: Stack, sent: Sent
+) -> None:
+    stack.service.repo_url = "https://example.com/acme/shop.git"
+    await deployed(stack)
+    response = await put(client, stack, owner, {"variables": {"A": "1"}})
+    assert response.status_code == 200
+    assert response.json()["deploy_requested"] is False
+    assert response.json()["deployments"] == []
+    assert sent.tasks == []
+
+
+async def test_deploy_true_redeploys_what_runs_with_the_new_values(
+    owner: Caller,
+    client: httpx.AsyncClient,
+    stack: Stack,
+    db_session: AsyncSession,
+    sent: Sent,
+) -> None:
+    stack.service.repo_url = "https://example.com/acme/shop.git"
+    live = await deployed(stack)
+    response = await put(client, stack, owner, {"variables": {"A": "1"}}, deploy="true")
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["deploy_requested"] is True
+    [new_id] = body["deployments"]
+    new = await db_session.get(Deployment, uuid.UUID(new_id), populate_existing=True)
+    assert new is not None
+    assert new.trigger == DeploymentTrigger.REDEPLOY
+    assert new.source_deployment_id == live.id
+    assert new.environment_id == stack.environment.id
+    assert sent.named("deployments.build") == [[new_id]]
+
+    # Shared variables roll out to every service deployed in the environment.
+    shared = await client.put(
+        stack.shared_url,
+        params={"deploy": "true"},
+        json={"variables": {"S": "1"}},
+        headers=owner.headers,
+    )
+    assert shared.status_code == 200, shared.text
+    assert len(shared.json()["deployments"]) == 1
+    assert len(sent.named("deployments.build")) == 2
+
+
+async def test_deploy_true_on_a_never_deployed_service_starts_nothing(
+    owner: Caller, client: httpx.AsyncClient, stack: Stack, sent: Sent
 ) -> None:
     response = await put(client, stack, owner, {"variables": {"A": "1"}}, deploy="true")
     assert response.status_code == 200
     assert response.json()["deploy_requested"] is True
+    assert response.json()["deployments"] == []
+    assert sent.tasks == []
 
 
 # The database never holds a plaintext ---------------------------------------------------------
