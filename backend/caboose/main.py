@@ -141,7 +141,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(
         BodySizeLimitMiddleware,
         default_limit=settings.max_request_body_bytes,
-        overrides=[(UPLOAD_PATH_PATTERN, UPLOAD_LIMIT_BYTES)],
+        overrides=[
+            (UPLOAD_PATH_PATTERN, UPLOAD_LIMIT_BYTES),
+            (webhooks.HOOKS_PATH_PATTERN, webhooks.HOOK_BODY_LIMIT_BYTES),
+        ],
     )
     if settings.cors_origins:
         app.add_middleware(

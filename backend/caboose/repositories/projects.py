@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from caboose.models import Build, Deployment, Domain, Environment, Project, Service, Variable
+from caboose.models import (
+    Build,
+    Deployment,
+    Domain,
+    Environment,
+    Project,
+    Service,
+    Variable,
+    Webhook,
+)
 from caboose.repositories.tenant import TenantRepository
 
 
@@ -45,3 +54,9 @@ class DeploymentRepository(TenantRepository[Deployment]):
     model = Deployment
     noun = "Deployment"
     tenant_path = (Deployment.service, Service.project)
+
+
+class WebhookRepository(TenantRepository[Webhook]):
+    model = Webhook
+    noun = "Webhook"
+    tenant_path = (Webhook.service, Service.project)

@@ -1,0 +1,28 @@
+"""``build.watchPatterns``: gitignore-style globs that decide whether a push deploys.
+
+A push deploys when at least one changed file matches (paths from the repository root, as
+Railway reads them); ``!pattern`` excludes again, the last matching pattern wins, ``**`` spans
+directories, a pattern without ``/`` matches at any depth, and a trailing ``/`` means a
+directory. pathspec's ``GitIgnoreSpec`` implements git's own wildmatch rules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from pathspec import GitIgnoreSpec
+
+__all__ = ["compile_patterns", "matching_files"]
+
+
+def compile_patterns(patterns: Sequence[str]) -> GitIgnoreSpec:
+    return GitIgnoreSpec.from_lines([p.strip() for p in patterns if p.strip()])
+
+
+def matching_files(patterns: Sequence[str], files: Iterable[str]) -> list[str]:
+    """The files of ``files`` the patterns select (empty patterns select everything)."""
+    paths = [f.lstrip("/") for f in files if f]
+    if not any(p.strip() for p in patterns):
+        return paths
+    spec = compile_patterns(patterns)
+    return [path for path in paths if spec.match_file(path)]
