@@ -15,14 +15,19 @@ from pathspec import GitIgnoreSpec
 __all__ = ["compile_patterns", "matching_files"]
 
 
+def _effective(patterns: Sequence[str]) -> list[str]:
+    """The patterns that say something (blank lines and ``#`` comments do not)."""
+    return [p.strip() for p in patterns if p.strip() and not p.strip().startswith("#")]
+
+
 def compile_patterns(patterns: Sequence[str]) -> GitIgnoreSpec:
-    return GitIgnoreSpec.from_lines([p.strip() for p in patterns if p.strip()])
+    return GitIgnoreSpec.from_lines(_effective(patterns))
 
 
 def matching_files(patterns: Sequence[str], files: Iterable[str]) -> list[str]:
-    """The files of ``files`` the patterns select (empty patterns select everything)."""
+    """The files of ``files`` the patterns select (no pattern at all selects everything)."""
     paths = [f.lstrip("/") for f in files if f]
-    if not any(p.strip() for p in patterns):
+    if not _effective(patterns):
         return paths
     spec = compile_patterns(patterns)
     return [path for path in paths if spec.match_file(path)]

@@ -17,7 +17,7 @@ from fastapi import FastAPI
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from caboose.models import Base, Role
+from caboose.models import Base, Role, Webhook, WebhookProvider
 from tests.conftest import Caller, MakeCaller
 from tests.factories import (
     BuildFactory,
@@ -56,7 +56,10 @@ async def test_no_route_leaks_or_changes_another_workspace(
     service = ServiceFactory.build(project=project, name="victim-service")
     build = BuildFactory.build(service=service)
     deployment = DeploymentFactory.build(service=service, environment=environment, build=build)
-    await persist(db_session, project, environment, service, build, deployment)
+    webhook = Webhook(
+        service=service, provider=WebhookProvider.GITHUB, secret_encrypted="encrypted:v1:x"
+    )
+    await persist(db_session, project, environment, service, build, deployment, webhook)
 
     victim_ids: dict[str, uuid.UUID] = {
         "workspace_id": victim.workspace.id,
@@ -70,13 +73,13 @@ async def test_no_route_leaks_or_changes_another_workspace(
         "token_id": uuid.uuid4(),
         "invitation_id": uuid.uuid4(),
         "domain_id": uuid.uuid4(),
-        "webhook_id": uuid.uuid4(),
+        "webhook_id": webhook.id,
         "key": uuid.uuid4(),
     }
     secrets_of_victim = {
         str(v)
         for k, v in victim_ids.items()
-        if k not in {"token_id", "invitation_id", "domain_id", "webhook_id", "key"}
+        if k not in {"token_id", "invitation_id", "domain_id", "key"}
     }
     secrets_of_victim |= {"victim-project", "victim-service", victim.user.email}
 
