@@ -145,12 +145,17 @@ def _message(value: object) -> str | None:
 
 
 def _person(value: object) -> str | None:
+    """``Name <email>`` as git prints an author (what a build records), or what there is."""
     if not isinstance(value, dict):
         return None
-    for key in ("name", "username", "login", "email"):
-        if isinstance(value.get(key), str) and value[key]:
-            return str(value[key])[:255]
-    return None
+    name = next(
+        (str(value[k]) for k in ("name", "username", "login") if isinstance(value.get(k), str)),
+        "",
+    )
+    email = str(value["email"]) if isinstance(value.get("email"), str) else ""
+    if name and email:
+        return f"{name} <{email}>"[:255]
+    return (name or email)[:255] or None
 
 
 def _branch_of(ref: str) -> str | None:

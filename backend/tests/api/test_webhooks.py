@@ -450,7 +450,7 @@ async def test_a_push_to_the_branch_deploys_that_commit(
     assert deployment.trigger == DeploymentTrigger.WEBHOOK
     assert deployment.commit_sha == HEAD
     assert deployment.commit_message == "Fix the checkout\n\nwith details"
-    assert deployment.commit_author == "Ada Lovelace"
+    assert deployment.commit_author == "Ada Lovelace <ada@example.com>"
     assert [(name, args) for name, args, _ in outbox.tasks] == [
         ("deployments.build", [str(deployment.id)])
     ]
@@ -563,7 +563,7 @@ async def test_gitlab_pushes_with_the_token(
     [deployment] = await deployments_of(db_session, hooked.service)
     assert deployment.commit_sha == HEAD
     assert deployment.commit_message == "GitLab commit\n"
-    assert deployment.commit_author == "Grace Hopper"
+    assert deployment.commit_author == "Grace Hopper <grace@example.com>"
     github_path = await client.post(
         f"{API}/hooks/github/{hooked.webhook_id}", content=body, headers=good
     )

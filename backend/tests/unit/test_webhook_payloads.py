@@ -96,7 +96,7 @@ def test_a_github_push() -> None:
         branch="main",
         deleted=False,
         message="Second\n\nbody",
-        author="Ada",
+        author="Ada <ada@example.com>",
         changed_files=("app.py", "lib/x.py", "new.py", "old.py"),
     )
     assert event_from_dict(json.loads(json.dumps(event_to_dict(event)))) == event
