@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import threading
 import time
@@ -57,6 +58,7 @@ from caboose.deploys.reporting import (
     DeploymentReporter,
     ProjectEvent,
     cancel_key,
+    changed_files_key,
     deployment_event,
     publish_deployment_events,
     record_timings,
@@ -87,6 +89,7 @@ from caboose.engine.types import (
     OperationCancelledError,
     RestartPolicyType,
     ServiceOverrides,
+    SkippedError,
 )
 from caboose.logs.redaction import Redactor
 from caboose.logs.shipper import LogFile, start_shipping, stop_shipping
@@ -250,6 +253,7 @@ async def _spec(
     retire: Sequence[str] = (),
     previous_servers: Sequence[str] = (),
     run_pre_deploy: bool = True,
+    changed_files: tuple[str, ...] | None = None,
 ) -> tuple[DeploySpec, Redactor]:
     """The engine's spec for a deployment, its variables resolved (and what to redact)."""
     deployment, service, environment, project = (
@@ -297,6 +301,7 @@ async def _spec(
         previous_servers=tuple(previous_servers),
         run_pre_deploy=run_pre_deploy,
         build_timeout_s=ctx.build_timeout_s,
+        changed_files=changed_files,
     )
     return spec, Redactor(secrets)
 
@@ -544,8 +549,9 @@ async def _build_locked(ctx: WorkerContext, rows: _Rows, lock: Lock, task_starte
     await _update_build(ctx, rows.build.id, status=BuildStatus.RUNNING, started_at=utcnow())
     try:
         source = _build_source(ctx, rows)
+        changed = await _changed_files(ctx, did)
         async with ctx.sessions() as session:
-            spec, redactor = await _spec(ctx, session, rows, source=source)
+            spec, redactor = await _spec(ctx, session, rows, source=source, changed_files=changed)
     except (VariableResolutionError, LookupError, EngineError) as exc:
         message = exc.message if isinstance(exc, EngineError) else str(exc)
         await _build_failed(ctx, rows, message)
@@ -567,6 +573,19 @@ async def _build_locked(ctx: WorkerContext, rows: _Rows, lock: Lock, task_starte
         )
         await _unship(ctx, [did])
         return "cancelled"
+    except SkippedError as exc:
+        await _update_build(
+            ctx,
+            rows.build.id,
+            status=BuildStatus.CANCELLED,
+            error=exc.message,
+            finished_at=utcnow(),
+        )
+        await _move(
+            ctx, rows, DeploymentStatus.CANCELLED, allowed_from=_BUILD_STATES, reason=exc.message
+        )
+        await _unship(ctx, [did])
+        return "skipped"
     except EngineError as exc:
         await _build_failed(ctx, rows, exc.message)
         return "failed"
@@ -625,6 +644,20 @@ async def _build_locked(ctx: WorkerContext, rows: _Rows, lock: Lock, task_starte
         },
     )
     return "built" if still_building else "built (deployment no longer building)"
+
+
+async def _changed_files(ctx: WorkerContext, deployment_id: uuid.UUID) -> tuple[str, ...] | None:
+    """The paths a webhook push changed (``webhooks.processing`` stores them), if known."""
+    raw = await ctx.redis.get(changed_files_key(deployment_id))
+    if not raw:
+        return None
+    try:
+        files = json.loads(raw)
+    except ValueError:
+        return None
+    if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
+        return None
+    return tuple(files)
 
 
 async def _build_failed(ctx: WorkerContext, rows: _Rows, message: str) -> None:

@@ -46,6 +46,7 @@ __all__ = [
     "DeploymentReporter",
     "ProjectEvent",
     "cancel_key",
+    "changed_files_key",
     "deployment_event",
     "publish_deployment_events",
     "record_timings",
@@ -66,6 +67,11 @@ ProjectEvent = tuple[str, dict[str, Any]]
 def cancel_key(deployment_id: uuid.UUID | str) -> str:
     """Set (to ``1``) when a deployment is cancelled: its worker polls it and kills the build."""
     return f"caboose:deployment:{deployment_id}:cancel"
+
+
+def changed_files_key(deployment_id: uuid.UUID | str) -> str:
+    """A webhook push's changed paths (JSON list), for the build's watch-pattern check."""
+    return f"caboose:deployment:{deployment_id}:changed-files"
 
 
 def stages_key(deployment_id: uuid.UUID | str) -> str:

@@ -75,9 +75,11 @@ from caboose.engine.types import (
     OperationCancelledError,
     Reporter,
     ServiceOverrides,
+    SkippedError,
     StageStatus,
     StepTimeoutError,
 )
+from caboose.engine.watch import matching_files
 
 __all__ = [
     "DEFAULT_DRAINING_SECONDS",
@@ -191,7 +193,9 @@ class DeploySpec:
     domains (generated and custom); empty means not routed. ``retire`` names the replicas of
     the deployment being replaced, ``previous_servers`` what its route served (put back if the
     new route is not applied in time). ``run_pre_deploy`` is false for a restart (same build,
-    nothing to migrate).
+    nothing to migrate). ``changed_files`` are the paths a pushed commit changed, when known
+    (a webhook push): the build is skipped (:class:`SkippedError`) if the plan has watch
+    patterns and none of them matches.
     """
 
     deployment_id: str
@@ -221,6 +225,7 @@ class DeploySpec:
     pre_deploy_timeout_s: float = 600.0
     route_timeout_s: float = 10.0
     host: str = _LOOPBACK
+    changed_files: tuple[str, ...] | None = None
 
     @property
     def artifact_dir(self) -> Path:
@@ -388,6 +393,7 @@ def build(
             environment_name=spec.environment_name,
             runtimes=tools.runtimes(),
         )
+        _check_watch_patterns(spec, plan, reporter)
     except BaseException:
         force_rmtree(artifact_dir)
         raise
@@ -405,6 +411,21 @@ def build(
         build_id=spec.build_id,
     )
     return BuildOutcome(result, commit)
+
+
+def _check_watch_patterns(spec: DeploySpec, plan: BuildPlan, reporter: Reporter) -> None:
+    """Skip a push none of whose changed files the plan's watch patterns select."""
+    if spec.changed_files is None or not plan.watch_patterns:
+        return
+    if matching_files(plan.watch_patterns, spec.changed_files):
+        return
+    origin = plan.origin("watch_patterns") or "the configuration"
+    message = (
+        f"skipped: none of the {len(spec.changed_files)} changed file(s) matches the watch "
+        f"patterns of {origin} ({', '.join(plan.watch_patterns)})"
+    )
+    reporter.log(f"==> Deployment {message}", stream="system")
+    raise SkippedError(message)
 
 
 # Release and run ----------------------------------------------------------------------------

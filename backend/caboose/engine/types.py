@@ -127,6 +127,13 @@ class StepTimeoutError(EngineError):
     status = 504
 
 
+class SkippedError(EngineError):
+    """Nothing to deploy (no changed file matches the watch patterns): the deployment ends
+    CANCELLED with this reason rather than FAILED."""
+
+    status = 409
+
+
 class OperationCancelledError(EngineError):
     """The caller cancelled (the deployment was cancelled or superseded); processes were killed."""
 

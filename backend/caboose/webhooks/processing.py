@@ -17,6 +17,7 @@ stream as ``{"type": "webhook", "webhook_id", "service_id", "action", "reason",
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from dataclasses import dataclass, field
@@ -32,6 +33,8 @@ from caboose.core.keys import PlatformKeys
 from caboose.deploys import actions
 from caboose.deploys.actions import Outbox
 from caboose.deploys.domains import PRODUCTION
+from caboose.deploys.reporting import changed_files_key
+from caboose.engine.watch import matching_files
 from caboose.logs.events import iso, publish_event
 from caboose.models import (
     Deployment,
@@ -50,7 +53,6 @@ from caboose.variables.store import (
     shared_scope,
     write_variables,
 )
-from caboose.webhooks.patterns import matching_files
 from caboose.webhooks.payloads import HookEvent, PullRequest, Push, event_from_dict
 
 __all__ = [
@@ -69,6 +71,7 @@ __all__ = [
 logger = logging.getLogger("caboose.webhooks")
 
 DELIVER_TASK = "webhooks.deliver"
+_CHANGED_FILES_TTL_S = 7 * 24 * 3600
 
 _LIVE = frozenset(
     {DeploymentStatus.ACTIVE, DeploymentStatus.CRASHED, *IN_PROGRESS_DEPLOYMENT_STATUSES}
@@ -82,6 +85,9 @@ class Outcome:
     deployment_id: str | None = None
     environment_id: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # A deployed push's changed paths, when the payload listed them all (for the build's check
+    # of the watch patterns in railway.json / railway.toml).
+    changed_files: tuple[str, ...] | None = None
 
     @property
     def status(self) -> str:
@@ -215,7 +221,11 @@ async def _push(
         branch=event.branch,
     )
     return Outcome(
-        "deployed", None, deployment_id=str(deployment.id), environment_id=str(environment.id)
+        "deployed",
+        None,
+        deployment_id=str(deployment.id),
+        environment_id=str(environment.id),
+        changed_files=changed,
     )
 
 
@@ -447,6 +457,13 @@ async def process_delivery(ctx: Any, webhook_id: str, event_data: dict[str, Any]
                 event=event,
                 keys=ctx.keys,
                 base_domain=ctx.settings.base_domain,
+            )
+        if outcome.deployment_id and outcome.changed_files is not None:
+            # Before the build task is sent: the build reads them.
+            await ctx.redis.set(
+                changed_files_key(outcome.deployment_id),
+                json.dumps(list(outcome.changed_files)),
+                ex=_CHANGED_FILES_TTL_S,
             )
         await outbox.flush(ctx.redis, ctx.sender)
     async with ctx.sessions() as session:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from caboose.webhooks.patterns import matching_files
+from caboose.engine.watch import matching_files
 from caboose.webhooks.payloads import (
     PayloadError,
     Ping,

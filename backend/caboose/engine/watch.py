@@ -1,5 +1,9 @@
 """``build.watchPatterns``: gitignore-style globs that decide whether a push deploys.
 
+Used twice: by the webhook task with the service's own setting (a push that matches nothing
+creates no deployment), and by the build (:func:`caboose.engine.pipeline.build`) once the plan
+knows the patterns of ``railway.json``/``railway.toml``.
+
 A push deploys when at least one changed file matches (paths from the repository root, as
 Railway reads them); ``!pattern`` excludes again, the last matching pattern wins, ``**`` spans
 directories, a pattern without ``/`` matches at any depth, and a trailing ``/`` means a
