@@ -264,14 +264,12 @@ async def _decide(session: SessionDep, webhook: Webhook, event: HookEvent) -> st
 
 async def _receive(
     *,
-    request: Request,
     response: Response,
     session: SessionDep,
     redis: RedisDep,
     keys: PlatformKeys,
     sender: Any,
     webhook: Webhook,
-    body: bytes,
     event_name: str,
     delivery_id: str,
     event: HookEvent,
@@ -340,14 +338,12 @@ async def github_hook(
     delivery_id = _header(request, "x-github-delivery", "the delivery id")
     event = _parse(parse_github, event_name, body)
     return await _receive(
-        request=request,
         response=response,
         session=session,
         redis=redis,
         keys=keys,
         sender=sender,
         webhook=webhook,
-        body=body,
         event_name=event_name,
         delivery_id=delivery_id,
         event=event,
@@ -380,22 +376,19 @@ async def gitlab_hook(
     if not verify_gitlab_token(secret, token):
         raise _unsigned("The X-Gitlab-Token is not this webhook's secret")
     event_name = _header(request, "x-gitlab-event", "the event")
-    delivery_header = (
-        "x-gitlab-event-uuid" if request.headers.get("x-gitlab-event-uuid") else "idempotency-key"
-    )
-    if not request.headers.get(delivery_header):
-        delivery_header = "x-gitlab-event-uuid"
+    # GitLab names each delivery in X-Gitlab-Event-UUID; newer versions also send Idempotency-Key.
+    has_uuid = bool(request.headers.get("x-gitlab-event-uuid"))
+    has_key = bool(request.headers.get("idempotency-key"))
+    delivery_header = "idempotency-key" if has_key and not has_uuid else "x-gitlab-event-uuid"
     delivery_id = _header(request, delivery_header, "the delivery id")
     event = _parse(parse_gitlab, event_name, body)
     return await _receive(
-        request=request,
         response=response,
         session=session,
         redis=redis,
         keys=keys,
         sender=sender,
         webhook=webhook,
-        body=body,
         event_name=event_name,
         delivery_id=delivery_id,
         event=event,

@@ -663,3 +663,44 @@ async def test_a_pull_request_gets_its_own_environment_with_copied_variables(
     assert labelled.json()["action"] == "ignored"
     closed = await deliver(client, hooked, pr_payload(7, "closed"), event="pull_request")
     assert closed.json()["action"] == "queued"  # taken down by the worker (see the e2e test)
+
+
+async def test_gitlab_merge_requests_drive_previews(
+    client: httpx.AsyncClient,
+    db_session: AsyncSession,
+    owner: Caller,
+    sent: Sent,
+    settings: Settings,
+) -> None:
+    hooked = await make_hooked(client, db_session, owner, provider="gitlab", preview=True)
+    url = f"{API}/hooks/gitlab/{hooked.webhook_id}"
+    payload = {
+        "object_kind": "merge_request",
+        "user": {"name": "Grace"},
+        "object_attributes": {
+            "iid": 4,
+            "action": "open",
+            "source_branch": "feature",
+            "target_branch": "main",
+            "last_commit": {"id": HEAD},
+        },
+    }
+    headers = {"X-Gitlab-Event": "Merge Request Hook", "X-Gitlab-Token": hooked.secret}
+    body = json.dumps(payload).encode()
+    no_id = await client.post(url, content=body, headers=headers)
+    assert_problem(no_id, 400)
+    keyed = await client.post(url, content=body, headers={**headers, "Idempotency-Key": "k-1"})
+    assert keyed.status_code == 202, keyed.text
+    assert keyed.json()["action"] == "queued"
+    outcome, _ = await work(db_session, settings, sent)
+    assert outcome.action == "preview"
+    [deployment] = await deployments_of(db_session, hooked.service)
+    environment = await db_session.get(Environment, deployment.environment_id)
+    assert environment is not None and environment.name == "pr-4" and environment.is_preview
+    edited = {**payload, "object_attributes": {**payload["object_attributes"], "action": "update"}}
+    answer = await client.post(
+        url,
+        content=json.dumps(edited).encode(),
+        headers={**headers, "X-Gitlab-Event-UUID": str(uuid.uuid4())},
+    )
+    assert answer.json()["action"] == "ignored"  # a title edit: no new commits
