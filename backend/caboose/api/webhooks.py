@@ -251,6 +251,8 @@ async def _decide(session: SessionDep, webhook: Webhook, event: HookEvent) -> st
     if isinstance(event, PullRequest):
         if event.action == "other":
             return "this pull request action changes nothing deployed"
+        if event.action == "close":
+            return None  # a preview left from before previews were switched off goes too
         preview = await session.scalar(
             select(Project.preview_environments)
             .join(Service, Service.project_id == Project.id)

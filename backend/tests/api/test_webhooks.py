@@ -581,6 +581,9 @@ async def test_pull_requests_are_ignored_while_previews_are_off(
     assert response.json()["action"] == "ignored"
     assert "preview environments are off" in response.json()["reason"]
     assert sent.tasks == []
+    # Closing still reaches the worker: a preview made before they were switched off goes.
+    closed = await deliver(client, hooked, pr_payload(7, "closed"), event="pull_request")
+    assert closed.json()["action"] == "queued"
 
 
 async def test_switching_previews_on_through_the_project_settings(
