@@ -276,16 +276,19 @@ async def _receive(
     delivery_id: str,
     event: HookEvent,
 ) -> HookAnswer:
-    key = _delivery_key(keys, webhook.id, delivery_id)
-    if not await redis.set(key, "1", nx=True, ex=DELIVERY_TTL_S):
-        raise ConflictError(f"Delivery {delivery_id} was already received: replays are refused")
     if isinstance(event, Ping):
-        response.status_code = status.HTTP_200_OK
         answer = HookAnswer(delivery_id=delivery_id, event=event_name, action="pong")
     else:
         reason = await _decide(session, webhook, event)
         action = "ignored" if reason else "queued"
         answer = HookAnswer(delivery_id=delivery_id, event=event_name, action=action, reason=reason)
+    # Remembered last, just before it is acted on: a failure before this point leaves the
+    # provider free to deliver it again.
+    key = _delivery_key(keys, webhook.id, delivery_id)
+    if not await redis.set(key, "1", nx=True, ex=DELIVERY_TTL_S):
+        raise ConflictError(f"Delivery {delivery_id} was already received: replays are refused")
+    if answer.action == "pong":
+        response.status_code = status.HTTP_200_OK
     webhook.last_delivery_at = utcnow()
     webhook.last_delivery_status = (
         f"{answer.action}: {answer.reason}" if answer.reason else answer.action
