@@ -75,7 +75,7 @@ from caboose.webhooks.payloads import (
     parse_github,
     parse_gitlab,
 )
-from caboose.webhooks.processing import DELIVER_TASK
+from caboose.webhooks.processing import DELIVER_TASK, FORK_REASON
 from caboose.webhooks.signatures import verify_github_signature, verify_gitlab_token
 
 router = APIRouter(tags=["webhooks"])
@@ -253,6 +253,8 @@ async def _decide(session: SessionDep, webhook: Webhook, event: HookEvent) -> st
             return "this pull request action changes nothing deployed"
         if event.action == "close":
             return None  # a preview left from before previews were switched off goes too
+        if event.from_fork:
+            return FORK_REASON
         preview = await session.scalar(
             select(Project.preview_environments)
             .join(Service, Service.project_id == Project.id)

@@ -75,6 +75,8 @@ class PullRequest:
     base_branch: str
     title: str | None
     author: str | None
+    # From another repository (a fork): its author need not be trusted with this project.
+    from_fork: bool = False
     kind: Literal["pull_request"] = "pull_request"
 
 
@@ -252,7 +254,14 @@ def _github_pull_request(data: dict[str, Any]) -> PullRequest:
         base_branch=_str(base, "ref") or "",
         title=_message(pull.get("title")),
         author=_person(pull.get("user")),
+        from_fork=_github_repo_id(head) != _github_repo_id(base),
     )
+
+
+def _github_repo_id(side: dict[str, Any]) -> object:
+    # ``head.repo`` is null when the fork was deleted: that is a fork too (never equal to base).
+    repo = side.get("repo")
+    return repo.get("id", repo.get("full_name")) if isinstance(repo, dict) else object()
 
 
 # GitLab ------------------------------------------------------------------------------------------
@@ -323,4 +332,5 @@ def _gitlab_merge_request(data: dict[str, Any]) -> PullRequest:
         base_branch=_str(attributes, "target_branch", required=False) or "",
         title=_message(attributes.get("title")),
         author=_person(data.get("user")),
+        from_fork=attributes.get("source_project_id") != attributes.get("target_project_id"),
     )

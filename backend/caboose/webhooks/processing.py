@@ -71,6 +71,8 @@ __all__ = [
 logger = logging.getLogger("caboose.webhooks")
 
 DELIVER_TASK = "webhooks.deliver"
+# A preview gets copies of the base environment's secrets: never for a stranger's code.
+FORK_REASON = "pull requests from forks get no preview environment"
 _CHANGED_FILES_TTL_S = 7 * 24 * 3600
 
 _LIVE = frozenset(
@@ -305,6 +307,8 @@ async def _open_preview(
 ) -> Outcome:
     if not target.project.preview_environments:
         return Outcome("ignored", "preview environments are off for this project")
+    if event.from_fork:
+        return Outcome("ignored", FORK_REASON)
     if not target.service.repo_url:
         return Outcome("ignored", "the service has no repository")
     environment = await _preview_environment(session, keys, target, event)

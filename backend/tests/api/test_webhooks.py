@@ -36,7 +36,7 @@ from caboose.variables.store import (
     write_variables,
 )
 from caboose.webhooks.payloads import event_from_dict
-from caboose.webhooks.processing import DELIVER_TASK, Outcome, handle_event
+from caboose.webhooks.processing import DELIVER_TASK, FORK_REASON, Outcome, handle_event
 from caboose.webhooks.signatures import github_signature
 from tests.api.workspace_helpers import API, assert_problem
 from tests.conftest import Caller, MakeCaller
@@ -44,6 +44,7 @@ from tests.factories import EnvironmentFactory, ProjectFactory, ServiceFactory, 
 
 HEAD = "c0ffee" + "0" * 34
 BEFORE = "b" * 40
+SHOP_REPO = {"id": 7, "full_name": "acme/shop"}
 
 
 @dataclass
@@ -145,8 +146,8 @@ def pr_payload(number: int, action: str, sha: str = HEAD) -> dict[str, Any]:
             "number": number,
             "title": "New checkout",
             "user": {"login": "ada"},
-            "head": {"sha": sha, "ref": "feature/checkout"},
-            "base": {"ref": "main"},
+            "head": {"sha": sha, "ref": "feature/checkout", "repo": SHOP_REPO},
+            "base": {"ref": "main", "repo": SHOP_REPO},
         },
     }
 
@@ -586,6 +587,18 @@ async def test_pull_requests_are_ignored_while_previews_are_off(
     assert closed.json()["action"] == "queued"
 
 
+async def test_pull_requests_from_forks_get_no_preview(
+    client: httpx.AsyncClient, db_session: AsyncSession, owner: Caller, sent: Sent
+) -> None:
+    hooked = await make_hooked(client, db_session, owner, preview=True)
+    payload = pr_payload(8, "opened")
+    payload["pull_request"]["head"]["repo"] = {"id": 99, "full_name": "mallory/shop"}
+    response = await deliver(client, hooked, payload, event="pull_request")
+    assert response.status_code == 202
+    assert response.json() == {**response.json(), "action": "ignored", "reason": FORK_REASON}
+    assert sent.tasks == []
+
+
 async def test_switching_previews_on_through_the_project_settings(
     client: httpx.AsyncClient, owner: Caller, make_caller: MakeCaller, hooked: Hooked
 ) -> None:
@@ -686,6 +699,8 @@ async def test_gitlab_merge_requests_drive_previews(
             "source_branch": "feature",
             "target_branch": "main",
             "last_commit": {"id": HEAD},
+            "source_project_id": 11,
+            "target_project_id": 11,
         },
     }
     headers = {"X-Gitlab-Event": "Merge Request Hook", "X-Gitlab-Token": hooked.secret}

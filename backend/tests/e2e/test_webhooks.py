@@ -39,6 +39,7 @@ __all__ = ["git_server"]  # a fixture, used by name
 TIMEOUT_S = 300.0
 DB_PASSWORD = f"db-password-{uuid.uuid4().hex}"
 SHARED_VALUE = f"shared-value-{uuid.uuid4().hex}"
+SHOP_REPO = {"id": 7, "full_name": "acme/shop"}
 
 ENV_APP = """\
 import json, os
@@ -144,8 +145,8 @@ def pr_payload(number: int, action: str, sha: str, branch: str) -> dict[str, Any
             "number": number,
             "title": "A preview",
             "user": {"login": "ada"},
-            "head": {"sha": sha, "ref": branch},
-            "base": {"ref": "main"},
+            "head": {"sha": sha, "ref": branch, "repo": SHOP_REPO},
+            "base": {"ref": "main", "repo": SHOP_REPO},
         },
     }
 

@@ -29,6 +29,7 @@ from caboose.webhooks.signatures import (
 
 SHA = "a" * 40
 BEFORE = "b" * 40
+REPO = {"id": 7, "full_name": "acme/shop"}
 
 
 def body(data: Any) -> bytes:
@@ -128,8 +129,8 @@ def test_github_pull_requests() -> None:
         "pull_request": {
             "title": "Faster",
             "user": {"login": "grace"},
-            "head": {"sha": SHA.upper(), "ref": "feat"},
-            "base": {"ref": "main"},
+            "head": {"sha": SHA.upper(), "ref": "feat", "repo": REPO},
+            "base": {"ref": "main", "repo": REPO},
         },
     }
     event = parse_github("pull_request", body(data))
@@ -148,6 +149,22 @@ def test_github_pull_requests() -> None:
         assert isinstance(parsed, PullRequest) and parsed.action == mapped
     edited = parse_github("pull_request", body({**data, "action": "edited"}))
     assert isinstance(edited, PullRequest) and edited.action == "other"
+
+
+@pytest.mark.parametrize(
+    "head_repo",
+    [{"id": 8, "full_name": "mallory/shop"}, None],  # a fork; a fork deleted since
+)
+def test_github_pull_requests_from_forks_are_marked(head_repo: dict[str, Any] | None) -> None:
+    pull = {
+        "head": {"sha": SHA, "ref": "main", "repo": head_repo},
+        "base": {"ref": "main", "repo": REPO},
+    }
+    event = parse_github(
+        "pull_request", body({"action": "opened", "number": 2, "pull_request": pull})
+    )
+    assert isinstance(event, PullRequest) and event.from_fork
+    assert event_from_dict(event_to_dict(event)) == event
 
 
 def test_ping_and_other_events() -> None:
@@ -226,6 +243,8 @@ def test_gitlab_merge_requests() -> None:
             "target_branch": "main",
             "title": "Faster",
             "last_commit": {"id": SHA, "message": "m"},
+            "source_project_id": 11,
+            "target_project_id": 11,
         },
     }
     event = parse_gitlab("Merge Request Hook", body(data))
@@ -252,6 +271,11 @@ def test_gitlab_merge_requests() -> None:
             "Merge Request Hook", body({**data, "object_attributes": attributes | changes})
         )
         assert isinstance(parsed, PullRequest) and parsed.action == expected
+    forked = parse_gitlab(
+        "Merge Request Hook",
+        body({**data, "object_attributes": attributes | {"source_project_id": 12}}),
+    )
+    assert isinstance(forked, PullRequest) and forked.from_fork
     with pytest.raises(PayloadError):
         parse_gitlab("Merge Request Hook", body({"object_attributes": {"iid": "5"}}))
     assert parse_gitlab("Tag Push Hook", body({})) == Unsupported(event="Tag Push Hook")
