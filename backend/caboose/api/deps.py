@@ -250,6 +250,12 @@ async def enforce_rate_limit(request: Request, principal: OptionalPrincipalDep) 
     if limiter is None:
         return
     key = f"user:{principal.user.id}" if principal else f"ip:{client_address(request)}"
+    webhook_id = request.path_params.get("webhook_id")
+    route_path = getattr(request.scope.get("route"), "path", "")
+    if webhook_id is not None and "/hooks/" in route_path:
+        # Deliveries come from a few provider addresses shared by every repository they serve
+        # (and GitHub never retries a 429): each webhook gets its own budget instead.
+        key = f"hook:{webhook_id}"
     is_read = request.method in {"GET", "HEAD", "OPTIONS"}
     item = limiter.policy.reads if is_read else limiter.policy.writes
     await limiter.hit(item, f"{'read' if is_read else 'write'}:{key}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 
 import httpx
@@ -65,3 +66,15 @@ async def test_sign_in_is_limited_per_address(
     body = {"email": "guess@example.com", "password": "guess guess guess"}
     statuses = [(await client.post("/api/v1/auth/login", json=body)).status_code for _ in range(3)]
     assert statuses == [401, 401, 429]
+
+
+async def test_webhook_deliveries_are_counted_per_webhook_not_per_address(
+    limited_app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    """Every repository's deliveries come from the same few provider addresses."""
+    first, second = (f"/api/v1/hooks/github/{uuid.uuid4()}" for _ in range(2))
+    statuses = [(await client.post(first, content=b"{}")).status_code for _ in range(4)]
+    assert statuses == [404, 404, 404, 429]
+    assert (await client.post(second, content=b"{}")).status_code == 404
+    # The address's own write budget is untouched.
+    assert (await client.post("/api/v1/auth/refresh")).status_code != 429
