@@ -487,7 +487,8 @@ def test_variables_set_list_masked_reveal_kv_delete(
     result = cli("variables", "set", "DEBUG=1", "GREETING=hello world", "EMPTY=")
     assert result.exit_code == 0, result.output
     put = next(r for r in standin.world.requests if r[0] == "PUT")
-    assert put[2] == {"environment_id": linked["environment_id"], "deploy": "true"}
+    assert put[2] == {"environment_id": linked["environment_id"]}
+    assert "Nothing deployed yet" in result.stderr  # so nothing to redeploy
     listing = cli("variables")
     assert "DEBUG" in listing.stdout and "hello world" not in listing.stdout
     assert data(cli("variables", "list", "--json")) == {
@@ -504,6 +505,26 @@ def test_variables_set_list_masked_reveal_kv_delete(
     delete = next(r for r in standin.world.requests if r[0] == "DELETE")
     assert "deploy" not in delete[2]
     assert set(data(cli("variables", "--json"))) == {"EMPTY", "GREETING"}
+
+
+def test_changing_variables_redeploys_what_runs(
+    cli: Cli, standin: StandIn, linked: dict[str, Any]
+) -> None:
+    # The API only stores variables: the CLI itself asks for the redeploy that applies them.
+    live = deploy(cli)
+
+    def redeploys() -> list[str]:
+        return [r[1] for r in standin.world.requests if r[0] == "POST" and "redeploy" in r[1]]
+
+    result = cli("variables", "set", "DEBUG=1", "--json")
+    assert data(result)["deployment"]["id"] != live
+    assert redeploys() == [f"/api/v1/deployments/{live}/redeploy"]
+    deleted = cli("variables", "delete", "DEBUG")
+    assert deleted.exit_code == 0 and "Redeploying with the new variables" in deleted.stderr
+    assert len(redeploys()) == 2  # one for the change, whatever the number of keys
+    skipped = cli("variables", "set", "A=2", "B=3", "--skip-deploys")
+    assert skipped.exit_code == 0 and "Not redeployed" in skipped.stderr
+    assert len(redeploys()) == 2
 
 
 def test_variables_set_skip_deploys_and_bad_input(
