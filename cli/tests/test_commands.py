@@ -309,7 +309,13 @@ def test_up_resumes_after_a_dropped_connection_without_repeating_lines(
     result = cli("up")
     assert result.exit_code == 0, result.output
     log_lines = [line for line in result.stdout.splitlines() if not line.startswith("http")]
-    assert log_lines == ["build step 1", "build step 2", "build step 3", "listening on [::]:8000"]
+    assert log_lines == [
+        "build step 1",
+        "build step 2",
+        "build step 3",
+        "listening on [::]:8000",
+        "==> Live: 1 replica(s) healthy",
+    ]
     assert standin.world.ws_connections == 2
     resumed = [q for m, path, q in standin.world.requests if path.endswith("/logs/ws")]
     assert resumed == []  # the WebSocket is not an HTTP route; `since` is checked below
@@ -396,17 +402,19 @@ def test_logs_history_lines_build_and_json(
 ) -> None:
     deploy(cli)
     assert cli("logs").stdout.splitlines() == ["listening on [::]:8000"]
+    # The build log: the build's output and the platform's own (system) lines.
     assert cli("logs", "--build").stdout.splitlines() == [
         "build step 1",
         "build step 2",
         "build step 3",
+        "==> Live: 1 replica(s) healthy",
     ]
     assert cli("logs", "--build", "--lines", "2").stdout.splitlines() == [
-        "build step 2",
         "build step 3",
+        "==> Live: 1 replica(s) healthy",
     ]
     entries = [json.loads(line) for line in cli("logs", "--build", "--json").stdout.splitlines()]
-    assert [e["line"] for e in entries] == ["build step 1", "build step 2", "build step 3"]
+    assert [e["stream"] for e in entries] == ["build", "build", "build", "system"]
     assert set(entries[0]) >= {"id", "ts", "stream", "replica", "line"}
 
 
