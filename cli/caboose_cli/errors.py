@@ -21,6 +21,7 @@ class ExitCode(IntEnum):
     FORBIDDEN = 5  # the API's 403: your role does not allow it
     CONFLICT = 6  # the API's 409: a name is taken, the last environment …
     INTERRUPTED = 130  # Ctrl-C
+    BROKEN_PIPE = 141  # stdout's reader went away (`caboose logs | head`), as for SIGPIPE
 
 
 class CliError(Exception):
