@@ -25,6 +25,7 @@ from typing import Any
 
 import pytest
 from redis import Redis
+from websockets.asyncio.client import ClientConnection as ClientConnectionAsync
 from websockets.asyncio.client import connect as connect_async
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
@@ -196,23 +197,36 @@ def test_the_101st_client_is_refused(platform: Platform, logger_app: Logger) -> 
     url = logger_app.ws_url(platform, since)
     auth = json.dumps({"type": "auth", "token": logger_app.token})
 
+    async def follow(ws: ClientConnectionAsync) -> None:
+        """Read what comes, as a follower does (a client that never reads backs the server up)."""
+        with contextlib.suppress(ConnectionClosed):
+            async for _ in ws:
+                pass
+
     async def scenario() -> tuple[int, str]:
-        async with contextlib.AsyncExitStack() as stack:
+        clients: list[ClientConnectionAsync] = []
+        followers: list[asyncio.Task[None]] = []
 
-            async def admitted() -> None:
-                ws = await stack.enter_async_context(connect_async(url, open_timeout=60))
-                await ws.send(auth)
-                assert json.loads(await ws.recv())["type"] == "status"
+        async def admitted() -> None:
+            ws = await connect_async(url, open_timeout=60)
+            clients.append(ws)
+            await ws.send(auth)
+            assert json.loads(await ws.recv())["type"] == "status"
+            followers.append(asyncio.create_task(follow(ws)))
 
+        try:
             await asyncio.gather(*(admitted() for _ in range(100)))
-            refused = await stack.enter_async_context(connect_async(url, open_timeout=60))
-            await refused.send(auth)
-            try:
-                while True:  # the refusal is a close frame once authenticated
-                    await asyncio.wait_for(refused.recv(), TIMEOUT_S)
-            except ConnectionClosed as closed:
-                assert closed.rcvd is not None
-                return closed.rcvd.code, closed.rcvd.reason
+            async with connect_async(url, open_timeout=60) as refused:
+                await refused.send(auth)
+                try:
+                    while True:  # the refusal is a close frame once authenticated
+                        await asyncio.wait_for(refused.recv(), TIMEOUT_S)
+                except ConnectionClosed as closed:
+                    assert closed.rcvd is not None
+                    return closed.rcvd.code, closed.rcvd.reason
+        finally:
+            await asyncio.gather(*(ws.close() for ws in clients))
+            await asyncio.gather(*followers)
 
     code, reason = asyncio.run(scenario())
     assert code == 1013
