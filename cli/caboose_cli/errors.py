@@ -91,11 +91,13 @@ class ApiError(CliError):
         self.detail = detail
         self.problem = problem or {}
         message = title if not detail or detail == title else f"{title}: {detail}"
-        field_errors = [
-            f"  {error.get('field', '?')}: {error.get('message', '')}"
+        described = [
+            f"{error.get('field', '?')}: {error.get('message', '')}"
             for error in self.problem.get("errors") or []
             if isinstance(error, dict)
         ]
+        # The platform's detail often already spells out a lone field error: not twice.
+        field_errors = [f"  {line}" for line in described if line not in (detail or "")]
         if field_errors:
             message = "\n".join([message, *field_errors])
         super().__init__(message, exit_code=_EXIT_CODE_BY_STATUS.get(status, ExitCode.FAILURE))
