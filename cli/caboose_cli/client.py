@@ -33,7 +33,8 @@ from caboose_cli.errors import ApiError, CliError, NotLoggedInError
 API_PREFIX = "/api/v1"
 PAGE_SIZE = 1000  # the API's maximum page
 
-Params = Mapping[str, str | int | bool | None]
+# A list value repeats the parameter (``?stream=build&stream=system``).
+Params = Mapping[str, str | int | bool | list[str] | None]
 Body = bytes | Callable[[], Iterable[bytes]] | None
 TokenSource = Literal["env", "stored", "given", "none"]
 
@@ -295,7 +296,7 @@ class Client:
     def websocket_url(self, path: str, params: Params | None = None) -> str:
         base = self.host.replace("https://", "wss://", 1).replace("http://", "ws://", 1)
         query = {k: _query_value(v) for k, v in (params or {}).items() if v is not None}
-        suffix = f"?{urlencode(query)}" if query else ""
+        suffix = f"?{urlencode(query, doseq=True)}" if query else ""
         return f"{base}{API_PREFIX}{path}{suffix}"
 
     def refresh_now(self) -> None:
@@ -304,7 +305,9 @@ class Client:
         self.get("/me")
 
 
-def _query_value(value: str | int | bool) -> str:
+def _query_value(value: str | int | bool | list[str]) -> str | list[str]:
+    if isinstance(value, list):
+        return [str(item) for item in value]
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)

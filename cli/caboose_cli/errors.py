@@ -21,6 +21,7 @@ class ExitCode(IntEnum):
     FORBIDDEN = 5  # the API's 403: your role does not allow it
     CONFLICT = 6  # the API's 409: a name is taken, the last environment …
     INTERRUPTED = 130  # Ctrl-C
+    BROKEN_PIPE = 141  # stdout's reader went away (`caboose logs | head`), as for SIGPIPE
 
 
 class CliError(Exception):
@@ -90,11 +91,13 @@ class ApiError(CliError):
         self.detail = detail
         self.problem = problem or {}
         message = title if not detail or detail == title else f"{title}: {detail}"
-        field_errors = [
-            f"  {error.get('field', '?')}: {error.get('message', '')}"
+        described = [
+            f"{error.get('field', '?')}: {error.get('message', '')}"
             for error in self.problem.get("errors") or []
             if isinstance(error, dict)
         ]
+        # The platform's detail often already spells out a lone field error: not twice.
+        field_errors = [f"  {line}" for line in described if line not in (detail or "")]
         if field_errors:
             message = "\n".join([message, *field_errors])
         super().__init__(message, exit_code=_EXIT_CODE_BY_STATUS.get(status, ExitCode.FAILURE))

@@ -9,6 +9,7 @@ sees a traceback and a script can trust the code.
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any
 
 import typer
@@ -36,6 +37,9 @@ class CabooseGroup(TyperGroup):
         except KeyboardInterrupt:
             output.info("\nInterrupted.")  # after the ^C the terminal echoed
             raise typer.Exit(ExitCode.INTERRUPTED) from None
+        except BrokenPipeError:
+            _discard_stdout()
+            raise typer.Exit(ExitCode.BROKEN_PIPE) from None
         except Exception as exc:
             if os.environ.get("CABOOSE_DEBUG"):
                 raise
@@ -44,6 +48,18 @@ class CabooseGroup(TyperGroup):
                 hint="This is a bug in caboose; CABOOSE_DEBUG=1 shows the traceback.",
             )
             raise typer.Exit(ExitCode.FAILURE) from None
+
+
+def _discard_stdout() -> None:
+    """Stop quietly when the reader of stdout has gone (``caboose logs | head``), like Unix
+    tools: what is still buffered goes nowhere instead of failing again at exit."""
+    try:
+        stdout = sys.stdout.fileno()
+    except (AttributeError, ValueError, OSError):  # not a real file (tests capture it)
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, stdout)
+    os.close(devnull)
 
 
 def report(exc: CliError) -> None:

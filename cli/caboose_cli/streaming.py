@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import time
 from collections import deque
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -281,17 +281,17 @@ def fetch_history(
     deployment_id: str,
     *,
     since: str | None = None,
-    stream: str | None = None,
+    streams: Sequence[str] = (),
     page_size: int = 1000,
 ) -> list[dict[str, Any]]:
-    """Every stored line after ``since``, following the ``next`` cursor of
-    ``GET /deployments/{id}/logs``."""
+    """Every stored line after ``since`` (of those ``streams``, or all), following the ``next``
+    cursor of ``GET /deployments/{id}/logs``."""
     items: list[dict[str, Any]] = []
     cursor = since
     while True:
         page = client.get(
             f"/deployments/{deployment_id}/logs",
-            params={"since": cursor, "limit": page_size, "stream": stream},
+            params={"since": cursor, "limit": page_size, "stream": list(streams) or None},
         )
         items.extend(item for item in (page or {}).get("items", []) if isinstance(item, dict))
         # With a filter a page may hold no match and still say where to go on: follow `next`

@@ -1,7 +1,9 @@
-"""Fixtures: an isolated config directory per test, the stand-in API, and a CLI runner."""
+"""Fixtures: an isolated config directory per test, the stand-in API, a CLI runner, and a real
+terminal (tmux) for the interactive prompts."""
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +13,7 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from caboose_cli.main import app
+from tests.terminal import Terminal, new_terminal
 
 if TYPE_CHECKING:
     from tests.standin import StandIn
@@ -90,3 +93,15 @@ def standin(standin_server: StandIn) -> StandIn:
     """The stand-in API with a fresh world (one user, Ada, with her personal workspace)."""
     standin_server.reset().add_user()
     return standin_server
+
+
+@pytest.fixture
+def terminal() -> Iterator[Terminal]:
+    """A tmux session to run an interactive command in (skips where tmux is missing)."""
+    if shutil.which("tmux") is None:
+        pytest.skip("tmux is not installed")
+    opened = new_terminal()
+    try:
+        yield opened
+    finally:
+        opened.close()

@@ -249,7 +249,7 @@ class World:
                         "id": f"{base + n}-0",
                         "ts": now_iso(),
                         "stream": stream,
-                        "replica": None if stream == "build" else 0,
+                        "replica": None if stream in ("build", "system") else 0,
                         "line": line,
                     },
                 )
@@ -270,6 +270,7 @@ class World:
         else:
             status("DEPLOYING")
             log("stdout", "listening on [::]:8000")
+            log("system", "==> Live: 1 replica(s) healthy")  # the platform's own line
             status(self.outcome, self.outcome_reason)
         service = self.services[service_id]
         project = self.projects[service["project_id"]]
@@ -641,13 +642,13 @@ class StandIn:
         user = self._user(request)
         deployment = self._deployment(user, request.path_params["deployment_id"])
         since = request.query_params.get("since")
-        stream = request.query_params.get("stream")
+        streams = request.query_params.getlist("stream")
         limit = int(request.query_params.get("limit", 100))
         entries = [{k: v for k, v in e.items() if k != "type"} for e in deployment.logs()]
         if since:
             entries = [e for e in entries if _after(e["id"], since)]
-        if stream:
-            entries = [e for e in entries if e["stream"] == stream]
+        if streams:
+            entries = [e for e in entries if e["stream"] in streams]
         page = entries[:limit]
         more = len(entries) > limit
         return JSONResponse({"items": page, "next": page[-1]["id"] if more else None})

@@ -62,6 +62,22 @@ def test_validation_errors_list_each_field() -> None:
     assert error.exit_code == ExitCode.USAGE
 
 
+def test_a_field_error_the_detail_already_states_is_not_repeated() -> None:
+    # What the platform answers `caboose environment new "Bad Name"`.
+    message = "Value error, must be a DNS label"
+    error = problem_from_response(
+        _response(
+            422,
+            json={
+                "title": "Request validation failed",
+                "detail": f"Invalid request: name: {message}",
+                "errors": [{"field": "name", "message": message, "code": "value_error"}],
+            },
+        )
+    )
+    assert error.message == f"Request validation failed: Invalid request: name: {message}"
+
+
 def test_fastapi_plain_errors_and_proxy_pages_are_readable() -> None:
     plain = problem_from_response(_response(404, json={"detail": "Not Found"}))
     assert plain.message == "HTTP 404 Not Found: Not Found"

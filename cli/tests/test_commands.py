@@ -309,7 +309,13 @@ def test_up_resumes_after_a_dropped_connection_without_repeating_lines(
     result = cli("up")
     assert result.exit_code == 0, result.output
     log_lines = [line for line in result.stdout.splitlines() if not line.startswith("http")]
-    assert log_lines == ["build step 1", "build step 2", "build step 3", "listening on [::]:8000"]
+    assert log_lines == [
+        "build step 1",
+        "build step 2",
+        "build step 3",
+        "listening on [::]:8000",
+        "==> Live: 1 replica(s) healthy",
+    ]
     assert standin.world.ws_connections == 2
     resumed = [q for m, path, q in standin.world.requests if path.endswith("/logs/ws")]
     assert resumed == []  # the WebSocket is not an HTTP route; `since` is checked below
@@ -396,17 +402,19 @@ def test_logs_history_lines_build_and_json(
 ) -> None:
     deploy(cli)
     assert cli("logs").stdout.splitlines() == ["listening on [::]:8000"]
+    # The build log: the build's output and the platform's own (system) lines.
     assert cli("logs", "--build").stdout.splitlines() == [
         "build step 1",
         "build step 2",
         "build step 3",
+        "==> Live: 1 replica(s) healthy",
     ]
     assert cli("logs", "--build", "--lines", "2").stdout.splitlines() == [
-        "build step 2",
         "build step 3",
+        "==> Live: 1 replica(s) healthy",
     ]
     entries = [json.loads(line) for line in cli("logs", "--build", "--json").stdout.splitlines()]
-    assert [e["line"] for e in entries] == ["build step 1", "build step 2", "build step 3"]
+    assert [e["stream"] for e in entries] == ["build", "build", "build", "system"]
     assert set(entries[0]) >= {"id", "ts", "stream", "replica", "line"}
 
 
@@ -487,7 +495,8 @@ def test_variables_set_list_masked_reveal_kv_delete(
     result = cli("variables", "set", "DEBUG=1", "GREETING=hello world", "EMPTY=")
     assert result.exit_code == 0, result.output
     put = next(r for r in standin.world.requests if r[0] == "PUT")
-    assert put[2] == {"environment_id": linked["environment_id"], "deploy": "true"}
+    assert put[2] == {"environment_id": linked["environment_id"]}
+    assert "Nothing deployed yet" in result.stderr  # so nothing to redeploy
     listing = cli("variables")
     assert "DEBUG" in listing.stdout and "hello world" not in listing.stdout
     assert data(cli("variables", "list", "--json")) == {
@@ -504,6 +513,26 @@ def test_variables_set_list_masked_reveal_kv_delete(
     delete = next(r for r in standin.world.requests if r[0] == "DELETE")
     assert "deploy" not in delete[2]
     assert set(data(cli("variables", "--json"))) == {"EMPTY", "GREETING"}
+
+
+def test_changing_variables_redeploys_what_runs(
+    cli: Cli, standin: StandIn, linked: dict[str, Any]
+) -> None:
+    # The API only stores variables: the CLI itself asks for the redeploy that applies them.
+    live = deploy(cli)
+
+    def redeploys() -> list[str]:
+        return [r[1] for r in standin.world.requests if r[0] == "POST" and "redeploy" in r[1]]
+
+    result = cli("variables", "set", "DEBUG=1", "--json")
+    assert data(result)["deployment"]["id"] != live
+    assert redeploys() == [f"/api/v1/deployments/{live}/redeploy"]
+    deleted = cli("variables", "delete", "DEBUG")
+    assert deleted.exit_code == 0 and "Redeploying with the new variables" in deleted.stderr
+    assert len(redeploys()) == 2  # one for the change, whatever the number of keys
+    skipped = cli("variables", "set", "A=2", "B=3", "--skip-deploys")
+    assert skipped.exit_code == 0 and "Not redeployed" in skipped.stderr
+    assert len(redeploys()) == 2
 
 
 def test_variables_set_skip_deploys_and_bad_input(

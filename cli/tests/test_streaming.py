@@ -51,7 +51,11 @@ def follow(client: Client, deployment_id: str, **options: Any) -> tuple[list[str
     return lines, statuses, follower.run()
 
 
-EXPECTED = [*(f"build step {n}" for n in range(1, 7)), "listening on [::]:8000"]
+EXPECTED = [
+    *(f"build step {n}" for n in range(1, 7)),
+    "listening on [::]:8000",
+    "==> Live: 1 replica(s) healthy",
+]
 
 
 @pytest.mark.parametrize("batches", [True, False], ids=["logs batches", "one log per message"])

@@ -9,6 +9,10 @@ leaves it running on purpose: deployed apps outlive the platform), so nothing is
 Tests that must stop or break a platform take their own from ``launch_platform`` instead of
 the shared one.
 
+The CLI's end-to-end suite (``cli/tests/e2e``) loads this file by its path (the two suites'
+``tests`` packages share a name), so it imports ``caboose`` and third-party modules only, never
+``tests.*``.
+
 The temporary root is world-traversable (0711), like a real data dir's parent, because when the
 tests run as root, builds and apps run as unprivileged per-project users who must reach their
 directories under it.
@@ -23,10 +27,12 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -52,6 +58,9 @@ class Platform:
       need a ``Host`` header (``request`` sets it);
     - ``api_url``: the API directly, bypassing Traefik;
     - ``host``: the platform host (``localhost``), routed to the API;
+    - ``url``: the platform's URL as a user (or ``caboose --host``) has it, through Traefik;
+    - ``email`` / ``password``: an account made on first use (the instance owner if nobody
+      signed up before);
     - ``env``: the environment ``caboosed up`` runs with (use it for other ``caboosed``
       commands on this data dir, see :meth:`caboosed`).
     """
@@ -65,10 +74,50 @@ class Platform:
     output_path: Path
     host: str = PLATFORM_HOST
     _celery: CabooseCelery | None = field(default=None, repr=False)
+    _account: tuple[str, str] | None = field(default=None, repr=False)
 
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.http_port}"
+
+    @property
+    def url(self) -> str:
+        """``http://localhost:<http port>``: ``localhost`` resolves to loopback, where Traefik
+        listens, and is the host it routes to the API (the port is not part of the match), so
+        a client needs no Host header of its own: what the CLI is given as ``--host``."""
+        return f"http://{self.host}:{self.http_port}"
+
+    @property
+    def email(self) -> str:
+        return self.account()[0]
+
+    @property
+    def password(self) -> str:
+        return self.account()[1]
+
+    def account(self) -> tuple[str, str]:
+        """``(email, password)`` of an account registered through the API on first use (not
+        at start: the dashboard's first-run setup page is only shown while nobody exists)."""
+        if self._account is None:
+            email = f"owner-{uuid.uuid4().hex[:8]}@example.com"
+            password = f"e2e-{uuid.uuid4().hex}"
+            registered = self.request(
+                "POST",
+                "/api/v1/auth/register",
+                json={"email": email, "password": password, "name": "E2E Owner"},
+            )
+            assert registered.status_code == 201, registered.text
+            self._account = (email, password)
+        return self._account
+
+    def fetch(self, url: str, *, timeout: float = 10.0) -> tuple[int, str]:
+        """GET a deployed app's public URL (``http://<hostname>:<port>/path``) through Traefik,
+        with its hostname as ``Host``: generated ``*.localhost`` names do not resolve everywhere.
+        Returns the status code and the body."""
+        parts = urlsplit(url)
+        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        response = self.request("GET", path, host=parts.hostname, timeout=timeout)
+        return response.status_code, response.text
 
     @property
     def api_url(self) -> str:

@@ -15,7 +15,10 @@ from caboose_cli.errors import NotFoundError
 from caboose_cli.statuses import AFTER_BUILD_STATUSES, FINAL_STATUSES
 from caboose_cli.targets import is_uuid, resolve_target
 
-BUILD_STREAM = "build"
+# What the platform did (fetch, plan, build, release, start, route) and the build commands' output
+# make the build log; the app's output is the rest.
+BUILD_STREAMS = ("build", "system")
+APP_STREAMS = ("stdout", "stderr")
 
 
 def logs(
@@ -28,7 +31,13 @@ def logs(
         ),
     ] = None,
     build: Annotated[
-        bool, typer.Option("--build", "-b", help="Show the build log instead of the app's.")
+        bool,
+        typer.Option(
+            "--build",
+            "-b",
+            help="Show the build and deploy log (the platform's steps and the build output) "
+            "instead of the app's.",
+        ),
     ] = False,
     lines: Annotated[
         int | None, typer.Option("--lines", "-n", min=0, help="Only the last N lines of history.")
@@ -63,8 +72,10 @@ def logs(
             deployment = found
         deployment_id = str(deployment["id"])
 
+        streams = BUILD_STREAMS if build else APP_STREAMS
+
         def wanted(entry: dict[str, Any]) -> bool:
-            return (entry.get("stream") == BUILD_STREAM) == build
+            return entry.get("stream") in streams
 
         def show(entry: dict[str, Any]) -> None:
             if not wanted(entry):
@@ -74,7 +85,7 @@ def logs(
             else:
                 output.log_line(str(entry.get("line", "")))
 
-        history = fetch_history(client, deployment_id, stream=BUILD_STREAM if build else None)
+        history = fetch_history(client, deployment_id, streams=streams)
         shown = deque((entry for entry in history if wanted(entry)), maxlen=lines)
         for entry in shown:
             show(entry)

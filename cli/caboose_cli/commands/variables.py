@@ -24,6 +24,7 @@ from caboose_cli.commands.common import (
     open_client,
     require_names,
 )
+from caboose_cli.commands.deploy import list_deployments
 from caboose_cli.dotenv import parse_dotenv
 from caboose_cli.errors import ApiError, UsageError
 from caboose_cli.targets import Target, resolve_target, services_of
@@ -132,29 +133,53 @@ def list_variables(
 
 
 def _upsert(
-    client: Client,
-    target: Target,
-    values: dict[str, str],
-    *,
-    deploy: bool,
-    replace: bool = False,
+    client: Client, target: Target, values: dict[str, str], *, replace: bool = False
 ) -> Any:
     return client.put(
         _path(target),
         {"variables": values, "replace": replace},
-        params={"environment_id": target.environment_id, "deploy": True if deploy else None},
+        params={"environment_id": target.environment_id},
     )
 
 
+def _roll_out(client: Client, target: Target) -> dict[str, Any] | None:
+    """Redeploy what runs (else the newest deployment with a build) so the change applies, as
+    Railway does; None when nothing was ever deployed (the next `caboose up` picks it up).
+
+    The API only stores variables: a write never redeploys by itself (its ``?deploy=true`` is
+    merely echoed back), so the CLI asks for the redeploy, through ``/redeploy``."""
+    deployments = list_deployments(client, target, limit=100)
+    live = [d for d in deployments if d.get("status") == "ACTIVE"]
+    built = [d for d in deployments if d.get("build_id")]
+    if not (live or built):
+        return None
+    source = (live or built)[0]
+    deployment: dict[str, Any] = client.post(f"/deployments/{source['id']}/redeploy")
+    return deployment
+
+
 def _after_change(
-    response: Any, target: Target, *, deploy: bool, what: str, json_output: bool
+    client: Client,
+    response: Any,
+    target: Target,
+    *,
+    deploy: bool,
+    what: str,
+    json_output: bool,
 ) -> None:
+    deployment = _roll_out(client, target) if deploy else None
     if json_output:
-        output.print_json(response if response is not None else {})
+        body = response if isinstance(response, dict) else {}
+        output.print_json({**body, "deployment": deployment} if deploy else body)
         return
     output.success(f"{what} on {escape(target.describe())}")
-    if deploy:
-        output.info("Redeploying with the new variables: `caboose logs --follow` to watch.")
+    if deployment is not None:
+        output.info(
+            f"Redeploying with the new variables as {output.short_id(deployment.get('id'))}: "
+            "`caboose logs --follow` to watch."
+        )
+    elif deploy:
+        output.info("Nothing deployed yet: the next `caboose up` uses the new variables.")
     else:
         output.info("Not redeployed: the change applies from the next deployment.")
 
@@ -179,9 +204,11 @@ def set_variables(
         values[key.strip()] = value
     with open_client() as client:
         target = resolve_target(client, service=service, environment=environment)
-        response = _upsert(client, target, values, deploy=not skip_deploys)
-    what = f"Set {', '.join(values)}"
-    _after_change(response, target, deploy=not skip_deploys, what=what, json_output=json_output)
+        response = _upsert(client, target, values)
+        what = f"Set {', '.join(values)}"
+        _after_change(
+            client, response, target, deploy=not skip_deploys, what=what, json_output=json_output
+        )
 
 
 @app.command("delete", epilog="Example: caboose variables delete DEBUG OLD_TOKEN")
@@ -196,19 +223,18 @@ def delete_variables(
     require_names(keys, what="KEY")
     with open_client() as client:
         target = resolve_target(client, service=service, environment=environment)
-        for number, key in enumerate(keys, 1):
-            deploy = not skip_deploys and number == len(keys)  # one redeploy, after the last
+        for key in keys:
             client.delete(
-                f"{_path(target)}/{key}",
-                params={
-                    "environment_id": target.environment_id,
-                    "deploy": True if deploy else None,
-                },
+                f"{_path(target)}/{key}", params={"environment_id": target.environment_id}
             )
-    what = f"Deleted {', '.join(keys)}"
-    _after_change(
-        {"deleted": keys}, target, deploy=not skip_deploys, what=what, json_output=json_output
-    )
+        _after_change(
+            client,
+            {"deleted": keys},
+            target,
+            deploy=not skip_deploys,
+            what=f"Deleted {', '.join(keys)}",
+            json_output=json_output,
+        )
 
 
 @app.command("import", epilog="Example: caboose variables import .env.production --skip-deploys")
@@ -241,9 +267,11 @@ def import_variables(
                 f"Replace all variables of {target.describe()} with the {len(values)} in {file}?",
                 yes=yes,
             )
-        response = _upsert(client, target, values, deploy=not skip_deploys, replace=replace)
-    what = f"Imported {output.count(len(values), 'variable')} from {escape(str(file))}"
-    _after_change(response, target, deploy=not skip_deploys, what=what, json_output=json_output)
+        response = _upsert(client, target, values, replace=replace)
+        what = f"Imported {output.count(len(values), 'variable')} from {escape(str(file))}"
+        _after_change(
+            client, response, target, deploy=not skip_deploys, what=what, json_output=json_output
+        )
 
 
 # run ---------------------------------------------------------------------------------------
