@@ -518,7 +518,7 @@ def test_variables_set_list_masked_reveal_kv_delete(
 def test_changing_variables_redeploys_what_runs(
     cli: Cli, standin: StandIn, linked: dict[str, Any]
 ) -> None:
-    # The API only stores variables: the CLI itself asks for the redeploy that applies them.
+    # The CLI itself asks for the one redeploy that applies them (not ?deploy=true per request).
     live = deploy(cli)
 
     def redeploys() -> list[str]:

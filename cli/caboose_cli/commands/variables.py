@@ -146,8 +146,9 @@ def _roll_out(client: Client, target: Target) -> dict[str, Any] | None:
     """Redeploy what runs (else the newest deployment with a build) so the change applies, as
     Railway does; None when nothing was ever deployed (the next `caboose up` picks it up).
 
-    The API only stores variables: a write never redeploys by itself (its ``?deploy=true`` is
-    merely echoed back), so the CLI asks for the redeploy, through ``/redeploy``."""
+    A write never redeploys by itself. The CLI asks for the redeploy through ``/redeploy``
+    rather than the API's ``?deploy=true``: a ``delete`` of several keys is several requests
+    but must start one deployment, and older servers only echoed ``?deploy=true`` back."""
     deployments = list_deployments(client, target, limit=100)
     live = [d for d in deployments if d.get("status") == "ACTIVE"]
     built = [d for d in deployments if d.get("build_id")]
