@@ -22,20 +22,27 @@ export default function SetupPage() {
       title="Welcome to Caboose"
       subtitle="Create the owner account of this instance. You can invite your team next."
     >
-      <AccountForm
-        submitLabel="Create owner account"
-        onSubmit={async (values) => {
-          try {
-            await api.register(values);
-            await api.login(values.email, values.password);
-          } catch (error) {
-            toastError(error);
-            throw error;
-          }
-          await queryClient.invalidateQueries();
-          router.replace("/");
-        }}
-      />
+      {setup.data?.needs_setup && !setup.data.registration_open ? (
+        <p role="status" className="rounded-lg border border-amber-500/30 bg-amber-500/10 px-3 py-2 text-sm text-amber-100">
+          Sign-up is closed on this instance. Create the owner account on the server with{" "}
+          <code className="font-mono text-amber-50">caboosed create-user</code>, then sign in.
+        </p>
+      ) : (
+        <AccountForm
+          submitLabel="Create owner account"
+          onSubmit={async (values) => {
+            try {
+              await api.register(values);
+              await api.login(values.email, values.password);
+            } catch (error) {
+              toastError(error);
+              throw error;
+            }
+            await queryClient.invalidateQueries();
+            router.replace("/");
+          }}
+        />
+      )}
     </AuthShell>
   );
 }

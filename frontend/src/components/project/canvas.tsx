@@ -97,7 +97,7 @@ export function ProjectCanvas({ projectId }: { projectId: string }) {
   const { environmentId, serviceId, tab, deploymentId, update } = useCanvasParams(project.data);
   const live = useProjectEvents(projectId);
   const services = project.data?.services ?? [];
-  const states = useServiceStates(services.map((s) => s.id), environmentId);
+  const states = useServiceStates(projectId, services.map((s) => s.id), environmentId);
   const [creating, setCreating] = React.useState(false);
   const [creatingEnv, setCreatingEnv] = React.useState(false);
   const [deleting, setDeleting] = React.useState(false);
