@@ -13,8 +13,11 @@ export default function SetupPage() {
   const queryClient = useQueryClient();
   const setup = useSetup();
 
+  // Once this page has created the owner, the instance no longer "needs setup": that is no
+  // reason to send the new owner to sign-in (they are signed in, on their way to "/").
+  const created = React.useRef(false);
   React.useEffect(() => {
-    if (setup.data && !setup.data.needs_setup) router.replace("/login");
+    if (setup.data && !setup.data.needs_setup && !created.current) router.replace("/login");
   }, [setup.data, router]);
 
   return (
@@ -31,10 +34,12 @@ export default function SetupPage() {
         <AccountForm
           submitLabel="Create owner account"
           onSubmit={async (values) => {
+            created.current = true;
             try {
               await api.register(values);
               await api.login(values.email, values.password);
             } catch (error) {
+              created.current = false;
               toastError(error);
               throw error;
             }
