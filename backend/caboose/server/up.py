@@ -323,7 +323,12 @@ class _Platform:
         build = DashboardBuild(frontend)
         try:
             if self.settings.dashboard_build:
-                self._build_dashboard(build)
+                try:
+                    self._build_dashboard(build)
+                except DashboardUnavailableError as exc:
+                    if not build.is_built():
+                        raise
+                    logger.warning("dashboard: %s; serving the build there is", exc)
             elif build.is_built() and not build.is_current():
                 logger.warning("dashboard: serving a build older than its sources")
             build.server_command()  # Node is there, and a build
