@@ -1,6 +1,7 @@
 # Caboose — the two commands a newcomer needs:
 #   make up     install what the platform needs into the repo (.venv, node_modules) and start it
-#   make test   install what the tests need and run them all (lint, types, SQLite, PostgreSQL)
+#   make test   install what the tests need and run them all (lint, types, dashboard, SQLite,
+#               PostgreSQL, end to end in a real browser)
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
@@ -9,7 +10,7 @@ UV          := $(VENV)/bin/uv
 UV_VERSION  := 0.13.9
 PYTHON      ?= python3
 
-.PHONY: help install install-dev up api migrate test test-fast lint format typecheck lock clean
+.PHONY: help install install-dev up api migrate dashboard openapi client test test-fast lint format typecheck lock clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -22,14 +23,28 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
-install: $(UV) node_modules/.installed ## Install the platform (Python into .venv, PM2 into node_modules)
+# The dashboard's packages (Next.js, and the test tools: Vitest, playwright-core).
+frontend/node_modules/.installed: frontend/package.json frontend/package-lock.json
+	cd frontend && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+install: $(UV) node_modules/.installed frontend/node_modules/.installed ## Install the platform (Python into .venv, PM2 and the dashboard into node_modules)
 	$(UV) sync --frozen --no-dev --inexact --quiet
 
-install-dev: $(UV) node_modules/.installed ## Install the platform and the test/lint tools
+install-dev: $(UV) node_modules/.installed frontend/node_modules/.installed ## Install the platform and the test/lint tools
 	$(UV) sync --frozen --quiet
 
-up: install ## Install and start Caboose on this machine (no configuration needed)
+up: install ## Install and start Caboose on this machine (no configuration needed); prints the dashboard URL
 	$(VENV)/bin/caboosed up
+
+dashboard: install ## Build the dashboard now (`caboosed up` builds it itself when its sources changed)
+	$(VENV)/bin/caboosed build-dashboard
+
+openapi: install ## Write openapi.json, the API's OpenAPI document (what the dashboard's client comes from)
+	$(VENV)/bin/caboosed openapi --output openapi.json
+
+client: openapi ## Regenerate the dashboard's typed API client (frontend/src/client/) after an API change
+	cd frontend && npm run generate:client
 
 migrate: install ## Bring the database schema up to date
 	$(VENV)/bin/caboosed migrate
@@ -54,5 +69,5 @@ typecheck: install-dev ## mypy --strict over the backend and the CLI
 lock: $(UV) ## Re-resolve Python dependencies into uv.lock after editing a pyproject.toml
 	$(UV) lock
 
-clean: ## Remove the installed environments (not your data dir)
-	rm -rf $(VENV) node_modules .mypy_cache .ruff_cache
+clean: ## Remove the installed environments and the dashboard build (not your data dir)
+	rm -rf $(VENV) node_modules .mypy_cache .ruff_cache frontend/node_modules frontend/.next openapi.json

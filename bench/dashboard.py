@@ -7,7 +7,7 @@ API.md's shapes, generated data) so the figures are the dashboard's own, and pri
 - time to interactive of the project canvas with 50 services (navigation start → every card
   rendered and the main thread free), median of 5, against the 404 page (the smallest page the
   app has) measured the same way in the same run; and the time until every card also shows its
-  deployment status (one request per service until the API offers a batch);
+  deployment status (one batched request: `GET /projects/{id}/deployments/latest`);
 - first-load JavaScript of each route, gzipped, computed from the build in `frontend/.next/`,
   against the JavaScript every route shares (React + Next.js);
 - while 100 000 log lines stream into the log view over a WebSocket (and it is then scrolled):
@@ -15,7 +15,7 @@ API.md's shapes, generated data) so the figures are the dashboard's own, and pri
 
 Usage: .venv/bin/python bench/dashboard.py [--services 50] [--log-lines 100000] [--runs 5]
 Needs: Node ≥ 20.19, `frontend/node_modules` (npm ci), Chromium (`apt-get install -y chromium`).
-Builds the dashboard first if `frontend/.next/standalone/server.js` is missing.
+Builds the dashboard first when its sources changed (`caboosed build-dashboard`).
 Targets (issue 8): canvas interactive < 1 s; first-load JS ≤ 250 kB gzipped per route; the log view
 never blocks the main thread for more than 100 ms.
 """
@@ -42,9 +42,8 @@ BLOCK_TARGET_MS = 100.0
 def ensure_built() -> None:
     if not (FRONTEND / "node_modules").is_dir():
         subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=FRONTEND, check=True)
-    if not (FRONTEND / ".next" / "standalone" / "server.js").is_file():
-        print("Building the dashboard (npm run build)…", file=sys.stderr)
-        subprocess.run(["npm", "run", "build"], cwd=FRONTEND, check=True)
+    # What `caboosed up` serves: rebuilt when the sources changed since the last build.
+    subprocess.run([sys.executable, "-m", "caboose.server", "build-dashboard"], check=True)
 
 
 def verdict(ok: bool) -> str:
@@ -92,7 +91,7 @@ def main() -> int:
     )
     complete_ratio = canvas["completeMedianMs"] / canvas["baselineMedianMs"]
     print(
-        f"{'canvas complete: every status loaded (1 req/service)':<52}"
+        f"{'canvas complete: every status loaded (1 batch request)':<52}"
         f" {canvas['completeMedianMs']:>8.0f}ms {canvas['baselineMedianMs']:>8.0f}ms"
         f" {complete_ratio:>6.2f}x"
     )

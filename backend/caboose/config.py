@@ -89,6 +89,23 @@ class Settings(BaseSettings):
         default=None, description="Serve /docs; default: everywhere but production."
     )
 
+    # Dashboard: the Next.js app of the checkout's frontend/, run by `caboosed up`.
+    dashboard_enabled: bool = Field(
+        default=True,
+        description="`caboosed up` serves the dashboard on the platform host; off: the API only.",
+    )
+    dashboard_build: bool = Field(
+        default=True,
+        description="`caboosed up` builds the dashboard when its sources changed since the last "
+        "build; off: it serves whatever build there is.",
+    )
+    dashboard_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="Loopback port of the dashboard's Next.js server; default: a free one.",
+    )
+
     # Database pool (PostgreSQL only; SQLite uses one file and no pool tuning).
     db_pool_size: int = Field(default=10, ge=1)
     db_max_overflow: int = Field(default=20, ge=0)

@@ -89,7 +89,7 @@ async function main() {
         polling: "raf",
       });
     };
-    // Complete: and every card shows its deployment status (one request per service today).
+    // Complete: and every card shows its deployment status (one batched request for all of them).
     const canvasReady = async (page) => {
       await page.waitForFunction(
         (n) => {

@@ -118,6 +118,13 @@ export function createMockApi({ services = 8, logLines = 400, logBatch = 2000, l
       const list = q.get("environment_id") === production.id ? deployments.get(m[1]) ?? [] : [];
       return { ...page(list.slice(0, Number(q.get("limit") ?? 20))), total: list.length };
     }],
+    ["GET", /^\/api\/v1\/projects\/([^/]+)\/deployments\/latest$/, (m, q) => ({
+      environment_id: q.get("environment_id"),
+      items: serviceList.map((s) => {
+        const list = q.get("environment_id") === production.id ? deployments.get(s.id) ?? [] : [];
+        return { service_id: s.id, latest: list[0] ?? null, active: list.find((d) => d.status === "ACTIVE") ?? null };
+      }),
+    })],
     ["GET", /^\/api\/v1\/deployments\/([^/]+)$/, (m) => [...deployments.values()].flat().find((d) => d.id === m[1]) ?? null],
     ["POST", /^\/api\/v1\/deployments\/([^/]+)\/(redeploy|rollback|restart|cancel)$/, (m) => [...deployments.values()].flat().find((d) => d.id === m[1])],
     ["GET", /^\/api\/v1\/services\/([^/]+)\/variables$/, () => ({ variables, sealed: ["SESSION_SECRET"], values_visible: true, undecryptable: [] })],

@@ -69,7 +69,7 @@ rmSync(output, { recursive: true, force: true });
 if (differing.length) {
   console.error(
     `src/client/ is out of date with ${input}: ${differing.join(", ")}\n` +
-      "Run `make openapi && (cd frontend && npm run generate:client)` and commit the result.",
+      "Run `make client` (make openapi, then npm run generate:client) and commit the result.",
   );
   process.exit(1);
 }

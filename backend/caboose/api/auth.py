@@ -54,6 +54,7 @@ from caboose.schemas.identity import (
     MePublic,
     RefreshRequest,
     RegisterRequest,
+    SetupState,
     TokenPair,
     WorkspaceMembership,
 )
@@ -90,6 +91,19 @@ async def describe_me(session: SessionDep, user: User) -> MePublic:
         }
     )
     return public
+
+
+@router.get("/setup", response_model=SetupState)
+async def setup_state(session: SessionDep, settings: SettingsDep) -> SetupState:
+    """Whether this instance still needs its first (owner) account, whether anyone may sign
+    up, and whether GitHub sign-in is offered. Public: the sign-in page asks before anyone is
+    signed in, and it reveals no more than the sign-in page itself would."""
+    has_account = await session.scalar(select(User.id).limit(1)) is not None
+    return SetupState(
+        needs_setup=not has_account,
+        registration_open=settings.registration_open,
+        github_enabled=settings.github_oauth_enabled,
+    )
 
 
 @router.post(

@@ -28,6 +28,7 @@ from starlette.requests import ClientDisconnect
 
 from caboose.api.deps import (
     DeploymentAccess,
+    ProjectAccess,
     RedisDep,
     ServiceAccess,
     SessionDep,
@@ -51,10 +52,16 @@ from caboose.models import Deployment, DeploymentStatus, Environment, Service
 from caboose.paths import PlatformPaths
 from caboose.repositories.projects import DeploymentRepository
 from caboose.schemas.common import ListParamsDep, PageOf
-from caboose.schemas.deployments import DeploymentCreate, DeploymentPublic
+from caboose.schemas.deployments import (
+    DeploymentCreate,
+    DeploymentPublic,
+    LatestDeployment,
+    LatestDeployments,
+)
 
 router = APIRouter(tags=["deployments"])
 
+ProjectId = Annotated[uuid.UUID, PathParam(description="The project's id.")]
 ServiceId = Annotated[uuid.UUID, PathParam(description="The service's id.")]
 DeploymentId = Annotated[uuid.UUID, PathParam(description="The deployment's id.")]
 EnvironmentQuery = Annotated[uuid.UUID, Query(description="The environment to deploy to.")]
@@ -289,6 +296,46 @@ async def list_deployments(
         filters=filters, pagination=params.pagination, sorting=params.sorting
     )
     return PageOf.from_page(page, [public(d) for d in page.items])
+
+
+@router.get("/projects/{project_id}/deployments/latest", response_model=LatestDeployments)
+async def latest_deployments(
+    project_id: ProjectId,
+    environment_id: Annotated[uuid.UUID, Query(description="The environment shown.")],
+    session: SessionDep,
+    access: ProjectAccess,
+) -> LatestDeployments:
+    """Every service of the project with its newest deployment in the environment and the one
+    serving traffic (``active``): what the project canvas shows, in one request and one query
+    rather than a deployments list per service. Services never deployed there have nulls."""
+    access.require(Permission.PROJECT_READ)
+    environment: Environment = (
+        await load_environment(session, access.principal, environment_id)
+    ).obj
+    if environment.project_id != access.obj.id:
+        raise ValidationError(
+            "The environment is not one of this project's",
+            errors=[
+                FieldError(
+                    field="environment_id",
+                    message="not an environment of this project",
+                    code="wrong_project",
+                )
+            ],
+        )
+    repository = DeploymentRepository(session, access.tenant_id)
+    entries = await repository.latest_per_service(access.obj.id, environment.id)
+    return LatestDeployments(
+        environment_id=environment.id,
+        items=[
+            LatestDeployment(
+                service_id=entry.service_id,
+                latest=public(entry.latest) if entry.latest is not None else None,
+                active=public(entry.active) if entry.active is not None else None,
+            )
+            for entry in entries
+        ],
+    )
 
 
 @router.get("/deployments/{deployment_id}", response_model=DeploymentPublic)

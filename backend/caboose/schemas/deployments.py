@@ -16,6 +16,8 @@ __all__ = [
     "DeploymentPublic",
     "DomainCreate",
     "DomainPublic",
+    "LatestDeployment",
+    "LatestDeployments",
     "ReplicaPublic",
 ]
 
@@ -78,6 +80,23 @@ class DeploymentPublic(TimestampedPublic):
     @classmethod
     def _none_is_empty(cls, value: object) -> object:
         return value if value is not None else []
+
+
+class LatestDeployment(BaseModel):
+    """One service on the project canvas: its newest deployment in the environment (whatever
+    its status) and the one serving traffic now; either is null when there is none."""
+
+    service_id: uuid.UUID
+    latest: DeploymentPublic | None
+    active: DeploymentPublic | None
+
+
+class LatestDeployments(BaseModel):
+    """``GET /projects/{id}/deployments/latest``: one entry per service of the project, in the
+    order of the project's ``services``."""
+
+    environment_id: uuid.UUID
+    items: list[LatestDeployment]
 
 
 class DomainCreate(StrictModel):

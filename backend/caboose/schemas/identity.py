@@ -53,6 +53,19 @@ class RefreshRequest(StrictModel):
     )
 
 
+class SetupState(PublicModel):
+    """``GET /auth/setup``: what a signed-out dashboard needs to pick its first page. Public, so
+    it says nothing but these three facts about the instance."""
+
+    needs_setup: bool = Field(
+        description="No account exists yet: the first one to be created owns the instance."
+    )
+    registration_open: bool = Field(
+        description="Anyone may create an account (otherwise only with an invitation)."
+    )
+    github_enabled: bool = Field(description="Sign in with GitHub is configured.")
+
+
 class LogoutRequest(StrictModel):
     refresh_token: str | None = Field(default=None, max_length=8192)
 

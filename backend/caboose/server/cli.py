@@ -179,6 +179,59 @@ def up(
     raise typer.Exit(status)
 
 
+@app.command("build-dashboard")
+def build_dashboard(
+    force: bool = typer.Option(False, "--force", help="Build even if the build is current."),
+) -> None:
+    """Build the dashboard (frontend/) unless the build matches its sources.
+
+    `caboosed up` does this by itself at start; this command does it ahead of time (a
+    deployment step, or `make dashboard`).
+
+    Example: caboosed build-dashboard
+    """
+    from caboose.server.dashboard import (
+        DashboardBuild,
+        DashboardUnavailableError,
+        ensure_built,
+        find_frontend,
+    )
+
+    frontend = find_frontend()
+    if frontend is None:
+        typer.secho("error: no frontend/ beside this installation", err=True, fg=typer.colors.RED)
+        raise typer.Exit(1)
+    try:
+        ensure_built(DashboardBuild(frontend), force=force, echo=typer.echo)
+    except DashboardUnavailableError as exc:
+        typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
+        raise typer.Exit(1) from None
+
+
+@app.command()
+def openapi(
+    output: str = typer.Option(
+        "-", "--output", "-o", help="File to write (default: standard output)."
+    ),
+) -> None:
+    """Print the API's OpenAPI document (what the dashboard's typed client is generated from).
+
+    Example: caboosed openapi --output openapi.json
+    """
+    import json
+    from pathlib import Path
+
+    from caboose.config import Settings
+    from caboose.main import create_app
+
+    # Defaults, not this machine's settings: the document must not depend on who generates it.
+    document = json.dumps(create_app(Settings(enable_docs=True)).openapi(), indent=2) + "\n"
+    if output == "-":
+        typer.echo(document, nl=False)
+    else:
+        Path(output).write_text(document, encoding="utf-8")
+
+
 @app.command()
 def worker(
     queues: str = typer.Option(

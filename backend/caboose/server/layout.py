@@ -20,10 +20,10 @@ from typing import Any
 
 import caboose
 
-__all__ = ["DataLayout", "ToolNotFoundError", "find_pm2_bin", "find_traefik_bin"]
+__all__ = ["REPO_ROOT", "DataLayout", "ToolNotFoundError", "find_pm2_bin", "find_traefik_bin"]
 
 # The repository checkout the package runs from (editable install): node_modules lives there.
-_REPO_ROOT = Path(caboose.__file__).resolve().parents[2]
+REPO_ROOT = Path(caboose.__file__).resolve().parents[2]
 
 
 class ToolNotFoundError(RuntimeError):
@@ -129,7 +129,7 @@ class DataLayout:
 def find_pm2_bin() -> Path:
     """PM2's CLI: the repository's ``node_modules`` (``make install``), else ``pm2`` on PATH."""
     for candidate in (
-        _REPO_ROOT / "node_modules" / ".bin" / "pm2",
+        REPO_ROOT / "node_modules" / ".bin" / "pm2",
         Path.cwd() / "node_modules" / ".bin" / "pm2",
     ):
         if candidate.exists():

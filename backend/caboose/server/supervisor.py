@@ -611,6 +611,11 @@ class Supervisor:
             self._write_state()
             return
         policy = child.spec.restart
+        if policy is None and code == 0 and not self._stopping_all:
+            child.state = ChildState.STOPPED  # a one-shot child (a build) that finished
+            logger.info("%s finished", name)
+            self._write_state()
+            return
         if policy is None or self._stopping_all:
             child.state = ChildState.FAILED
             logger.warning("%s exited (%s); not restarted", name, _describe_exit(code))

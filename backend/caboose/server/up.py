@@ -11,8 +11,12 @@ Order matters, and is the reverse on the way down:
    for ``/ping`` and the API the engine reads, a file provider on ``<data>/traefik/dynamic``;
 5. one **Celery worker** (all queues) and **beat**;
 6. the **API** (uvicorn) on loopback — ``CABOOSE_API_PORT``, or a free port;
-7. the platform host routed to the API through Traefik, and ``/health`` fetched through Traefik
-   before the banner says the platform is up.
+7. the **dashboard** (``node frontend/.next/standalone/server.js``) on a free loopback port,
+   built first when its sources changed (see :mod:`caboose.server.dashboard`); without Node or
+   a build the platform runs with the API alone and says why;
+8. the platform host routed through Traefik — the API's paths (:data:`API_PATH_PREFIXES`) to
+   the API, everything else to the dashboard, one origin for both — and ``/health`` fetched
+   through Traefik before the banner says the platform is up and where the dashboard is.
 
 Children are run by :class:`~caboose.server.supervisor.Supervisor`: restarted with backoff when
 they die, their output prefixed on the terminal and copied to ``<data>/logs/<name>.log``, stopped
@@ -49,11 +53,20 @@ from caboose.engine.routing.traefik import (
 )
 from caboose.engine.runtime import ProcessManagerError
 from caboose.engine.runtime.pm2 import Pm2Runtime
+from caboose.server.dashboard import (
+    BuildLock,
+    DashboardBuild,
+    DashboardUnavailableError,
+    build_environment,
+    find_frontend,
+    server_environment,
+)
 from caboose.server.layout import DataLayout, ToolNotFoundError, find_pm2_bin, find_traefik_bin
 from caboose.server.redis_embedded import EmbeddedRedis, EmbeddedRedisError, free_port
 from caboose.server.supervisor import (
     ChildSpec,
     ChildStartError,
+    ChildState,
     StopRequestedError,
     Supervisor,
     TerminalSink,
@@ -62,6 +75,7 @@ from caboose.server.supervisor import (
 
 __all__ = [
     "ALL_INTERFACES",
+    "API_PATH_PREFIXES",
     "AlreadyRunningError",
     "PortInUseError",
     "UpLock",
@@ -78,6 +92,11 @@ _WORKER_STOP_TIMEOUT_S = 25.0
 _PROBE_TIMEOUT_S = 1.0
 _MASK = "***"  # what a password in a logged URL is replaced with
 _TRAEFIK_LOG_LEVELS = {"CRITICAL": "FATAL", "WARNING": "WARN", "NOTSET": "INFO"}
+# What the platform host sends to the API; the rest goes to the dashboard. WebSockets live under
+# /api/v1 too. Traefik passes Host and sets X-Forwarded-* for both.
+API_PATH_PREFIXES = ("/api", "/health", "/ready", "/docs", "/openapi.json", "/metrics")
+_DASHBOARD_BUILD_TIMEOUT_S = 30 * 60.0  # a first build on a slow machine, or waiting for one
+_DASHBOARD_PROBE = "/favicon.svg"  # a static file: 200 without a session, no redirect
 
 
 class AlreadyRunningError(RuntimeError):
@@ -102,9 +121,11 @@ class UpOptions:
 
     - ``http_host``: interface of Traefik's public entrypoint (``127.0.0.1``: this machine only);
     - ``worker_concurrency``: task processes of the one worker (default: 2 to 4, by CPU count);
-    - ``dashboard_url``: where the platform host's non-API paths go (None: to the API too);
-    - ``extra_children``: more processes started after the API and before routing (the
-      dashboard's ``next start``), stopped first;
+    - ``dashboard_url``: where the platform host's non-API paths go, when the dashboard runs
+      elsewhere (None: ``up`` runs the checkout's own, see ``CABOOSE_DASHBOARD_*``, or, without
+      one, sends everything to the API);
+    - ``extra_children``: more processes started after the API and before routing, stopped
+      first;
     - ``ready_timeout_s``: how long each piece may take to answer at start-up.
     """
 
@@ -182,6 +203,8 @@ class _Platform:
         self.layout = layout
         self.out = out
         self.embedded_redis: EmbeddedRedis | None = None
+        self.dashboard_url: str | None = options.dashboard_url
+        self.dashboard_note: str | None = None  # why there is no dashboard, for the banner
         self.supervisor = Supervisor(
             sink=TerminalSink(out, log_dir=layout.logs_dir),
             state_file=layout.children_state_file,
@@ -247,6 +270,7 @@ class _Platform:
 
     def _start(self) -> None:
         supervisor = self.supervisor
+        dashboard = self._prepare_dashboard()  # builds first: minutes, once per change
         redis_url = self._start_redis()
         env = self._python_env(redis_url)
         traefik, traefik_api = self._traefik_spec()
@@ -277,7 +301,105 @@ class _Platform:
         for spec in self.options.extra_children:
             supervisor.add(spec)
             supervisor.start(spec.name)
+        if dashboard is not None:
+            self._start_dashboard(dashboard)
         self._route_platform(traefik_api, api_url)
+
+    # -- the dashboard -------------------------------------------------------------------------
+
+    def _prepare_dashboard(self) -> DashboardBuild | None:
+        """The dashboard build to serve (built now if its sources changed), or None: the API
+        then serves the platform host alone, and the banner says why."""
+        if self.options.dashboard_url is not None:
+            return None  # served elsewhere
+        if not self.settings.dashboard_enabled:
+            self.dashboard_note = "off (CABOOSE_DASHBOARD_ENABLED=false)"
+            return None
+        frontend = find_frontend()
+        if frontend is None:
+            self.dashboard_note = "not installed (no frontend/ beside this installation)"
+            logger.warning("dashboard: %s; the API runs alone", self.dashboard_note)
+            return None
+        build = DashboardBuild(frontend)
+        try:
+            if self.settings.dashboard_build:
+                try:
+                    self._build_dashboard(build)
+                except DashboardUnavailableError as exc:
+                    if not build.is_built():
+                        raise
+                    logger.warning("dashboard: %s; serving the build there is", exc)
+            elif build.is_built() and not build.is_current():
+                logger.warning("dashboard: serving a build older than its sources")
+            build.server_command()  # Node is there, and a build
+        except DashboardUnavailableError as exc:
+            self.dashboard_note = str(exc)
+            logger.warning("dashboard not started: %s; the API runs alone", exc)
+            return None
+        return build
+
+    def _build_dashboard(self, build: DashboardBuild) -> None:
+        if build.is_current():
+            logger.info("dashboard: the build is up to date")
+            return
+        argv = build.build_command()
+        lock = BuildLock(build.lock_file)
+        if not lock.try_acquire():
+            logger.info("dashboard: waiting for another `caboosed up` building it")
+            self._wait("the other dashboard build", lock.try_acquire, _DASHBOARD_BUILD_TIMEOUT_S)
+        try:
+            if build.is_current():
+                return
+            digest = build.sources_digest()
+            logger.info(
+                "dashboard: building it (its sources changed or it was never built); "
+                "a few minutes, once"
+            )
+            spec = ChildSpec(
+                name="dashboard-build",
+                argv=argv,
+                env=build_environment(),
+                cwd=build.frontend_dir,
+                restart=None,  # one run
+                stop_timeout_s=5.0,
+            )
+            supervisor = self.supervisor
+            supervisor.add(spec)
+            supervisor.start(spec.name)
+            supervisor.run(
+                until=lambda: (
+                    supervisor.status(spec.name).state
+                    not in (ChildState.RUNNING, ChildState.STARTING)
+                )
+            )
+            if supervisor.stop_requested:
+                raise StopRequestedError
+            code = supervisor.status(spec.name).exit_code
+            if code != 0 or not build.is_built():
+                raise DashboardUnavailableError(
+                    f"its build failed (exit status {code}; see "
+                    f"{self.layout.logs_dir}/dashboard-build.log)"
+                )
+            build.mark_built(digest)
+            logger.info("dashboard: built")
+        finally:
+            lock.release()
+
+    def _start_dashboard(self, build: DashboardBuild) -> None:
+        port = self.settings.dashboard_port or free_port()
+        url = f"http://127.0.0.1:{port}"
+        spec = ChildSpec(
+            name="dashboard",
+            argv=build.server_command(),
+            env=server_environment(port),
+            cwd=build.standalone_dir,
+            ready=lambda: _http_ok(f"{url}{_DASHBOARD_PROBE}"),
+            ready_timeout_s=self.options.ready_timeout_s,
+            stop_timeout_s=10.0,
+        )
+        self.supervisor.add(spec)
+        self.supervisor.start(spec.name)
+        self.dashboard_url = url
 
     def _request_reconcile(self, redis_url: str) -> None:
         """Queue a reconcile now: apps or routes that went missing while the platform was down
@@ -399,7 +521,7 @@ class _Platform:
     def _route_platform(self, traefik_api: str, api_url: str) -> None:
         settings = self.settings
         self._router(traefik_api).apply_platform(
-            settings.platform_host, api_url, self.options.dashboard_url
+            settings.platform_host, api_url, self.dashboard_url, api_prefixes=API_PATH_PREFIXES
         )
         probe = f"http://{_connect_host(self.options.http_host)}:{settings.http_port}/health"
         deadline_s = self.options.ready_timeout_s
@@ -446,6 +568,10 @@ class _Platform:
     def _print_banner(self) -> None:
         settings = self.settings
         url = settings.resolved_public_url
+        if self.dashboard_url is not None:
+            last = f"  Dashboard: {url}"
+        else:
+            last = f"  No dashboard ({self.dashboard_note or 'not running'}); the API: {url}/api/v1"
         lines = [
             "",
             f"  Caboose is up: {url}",
@@ -453,6 +579,8 @@ class _Platform:
             f"  data dir  {settings.data_dir}",
             f"  logs      {self.layout.logs_dir}/<process>.log",
             f"  stop      Ctrl-C (or kill -TERM {os.getpid()}); deployed apps keep running",
+            "",
+            last,
             "",
         ]
         with contextlib.suppress(OSError):

@@ -114,6 +114,45 @@ async def test_closed_registration_needs_an_invitation(
     assert "invitation" in response.json()["detail"]
 
 
+# First run -----------------------------------------------------------------------------------
+
+
+async def test_setup_state_says_whether_the_instance_needs_its_owner(
+    app: FastAPI, client: httpx.AsyncClient, db_session: AsyncSession
+) -> None:
+    await db_session.execute(User.__table__.delete())
+    await db_session.commit()
+    response = await client.get("/api/v1/auth/setup")
+    assert response.status_code == 200
+    assert response.json() == {
+        "needs_setup": True,
+        "registration_open": True,
+        "github_enabled": False,
+    }
+    assert (await register(client, "owner@example.com")).json()["is_instance_owner"] is True
+    assert (await client.get("/api/v1/auth/setup")).json()["needs_setup"] is False
+
+
+async def test_setup_state_follows_the_settings_and_tells_nothing_else(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    await register(client, "someone@example.com")
+    app.state.settings = app.state.settings.model_copy(
+        update={
+            "registration_open": False,
+            "github_client_id": "client-id",
+            "github_client_secret": "client-secret-value",
+        }
+    )
+    response = await client.get("/api/v1/auth/setup")
+    assert response.json() == {
+        "needs_setup": False,
+        "registration_open": False,
+        "github_enabled": True,
+    }
+    assert "client-id" not in response.text and "someone" not in response.text
+
+
 # Sign-in ------------------------------------------------------------------------------------
 
 

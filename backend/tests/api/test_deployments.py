@@ -14,6 +14,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +22,8 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from redis.asyncio import Redis
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import event, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from caboose.config import Settings
 from caboose.deploys.reporting import cancel_key
@@ -487,6 +488,148 @@ async def test_list_is_newest_first_and_filtered_by_environment(
     assert created == sorted(created, reverse=True)
     everything = (await client.get(deployments_url(target), headers=owner.headers)).json()
     assert everything["total"] == 4
+
+
+# The canvas' batch: the latest deployment of every service ---------------------------------
+
+
+def latest_url(target: Target, environment_id: uuid.UUID | None = None) -> str:
+    environment = environment_id or target.environment.id
+    return f"{API}/projects/{target.project.id}/deployments/latest?environment_id={environment}"
+
+
+async def test_latest_has_every_service_with_its_newest_and_its_live_deployment(
+    client: httpx.AsyncClient, owner: Caller, make_target: Any, db_session: AsyncSession
+) -> None:
+    target = await make_target(owner)
+    idle = ServiceFactory.build(project=target.project, name="idle")
+    live = ServiceFactory.build(project=target.project, name="live")
+    staging = EnvironmentFactory.build(project=target.project, name="staging")
+    await persist(db_session, idle, live, staging)
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+
+    def at(minutes: int) -> dict[str, Any]:
+        return {"created_at": start + timedelta(minutes=minutes)}
+
+    # web: live, then a newer deployment still building.
+    await _deployment(db_session, target, DeploymentStatus.REMOVED, **at(0))
+    serving = await _deployment(
+        db_session, target, DeploymentStatus.ACTIVE, url="http://web.localhost", **at(1)
+    )
+    building = await _deployment(db_session, target, DeploymentStatus.BUILDING, **at(2))
+    # live: its newest is the live one.
+    live_target = Target(target.project, target.environment, live)
+    await _deployment(db_session, live_target, DeploymentStatus.ACTIVE, **at(0))
+    newest_live = await _deployment(db_session, live_target, DeploymentStatus.ACTIVE, **at(3))
+    # Another environment's deployment of idle: not shown in production.
+    await _deployment(
+        db_session, Target(target.project, staging, idle), DeploymentStatus.ACTIVE, **at(4)
+    )
+
+    response = await client.get(latest_url(target), headers=owner.headers)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["environment_id"] == str(target.environment.id)
+    project = await client.get(f"{API}/projects/{target.project.id}", headers=owner.headers)
+    order = [s["id"] for s in project.json()["services"]]
+    assert [item["service_id"] for item in body["items"]] == order
+    by_service = {item["service_id"]: item for item in body["items"]}
+    web = by_service[str(target.service.id)]
+    assert web["latest"]["id"] == str(building.id) and web["latest"]["status"] == "BUILDING"
+    assert web["active"]["id"] == str(serving.id) and web["active"]["url"] == "http://web.localhost"
+    assert set(web["active"]) >= PUBLIC_KEYS
+    both = by_service[str(live.id)]
+    assert both["latest"]["id"] == both["active"]["id"] == str(newest_live.id)
+    assert by_service[str(idle.id)] == {"service_id": str(idle.id), "latest": None, "active": None}
+
+    in_staging = (await client.get(latest_url(target, staging.id), headers=owner.headers)).json()
+    staged = {item["service_id"]: item for item in in_staging["items"]}
+    assert staged[str(idle.id)]["active"]["status"] == "ACTIVE"
+    assert staged[str(target.service.id)] == {
+        "service_id": str(target.service.id),
+        "latest": None,
+        "active": None,
+    }
+
+
+async def test_latest_costs_the_same_queries_for_one_service_or_many(
+    client: httpx.AsyncClient,
+    owner: Caller,
+    make_target: Any,
+    db_session: AsyncSession,
+    db_connection: AsyncConnection,
+) -> None:
+    """The point of the batch: its database work does not grow with the number of services."""
+    target = await make_target(owner)
+    await _deployment(db_session, target, DeploymentStatus.ACTIVE)
+    statements: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if statement.lstrip().upper().startswith(("SELECT", "WITH")):
+            statements.append(statement)
+
+    async def selects_of_one_call() -> int:
+        statements.clear()
+        event.listen(db_connection.sync_connection, "before_cursor_execute", record)
+        try:
+            response = await client.get(latest_url(target), headers=owner.headers)
+        finally:
+            event.remove(db_connection.sync_connection, "before_cursor_execute", record)
+        assert response.status_code == 200, response.text
+        return len(statements)
+
+    with_one = await selects_of_one_call()
+    for n in range(6):
+        more = ServiceFactory.build(project=target.project, name=f"more-{n}")
+        await persist(db_session, more)
+        await _deployment(
+            db_session, Target(target.project, target.environment, more), DeploymentStatus.ACTIVE
+        )
+    assert await selects_of_one_call() == with_one
+
+
+async def test_latest_needs_an_environment_of_the_project(
+    client: httpx.AsyncClient, owner: Caller, make_target: Any
+) -> None:
+    target = await make_target(owner)
+    other = await make_target(owner)
+    missing = await client.get(
+        f"{API}/projects/{target.project.id}/deployments/latest", headers=owner.headers
+    )
+    assert_invalid(missing, "environment_id")
+    wrong = await client.get(latest_url(target, other.environment.id), headers=owner.headers)
+    assert_invalid(wrong, "environment_id")
+    unknown = await client.get(latest_url(target, uuid.uuid4()), headers=owner.headers)
+    assert_problem(unknown, 404)
+    malformed = latest_url(target).replace(str(target.environment.id), "nope")
+    assert_invalid(await client.get(malformed, headers=owner.headers), "environment_id")
+
+
+async def test_latest_is_for_members_of_the_workspace_only(
+    client: httpx.AsyncClient,
+    owner: Caller,
+    make_caller: MakeCaller,
+    make_target: Any,
+    db_session: AsyncSession,
+    settings: Settings,
+) -> None:
+    target = await make_target(owner)
+    await _deployment(db_session, target, DeploymentStatus.ACTIVE)
+    member = await make_caller(role=Role.MEMBER, workspace=owner.workspace)
+    assert (await client.get(latest_url(target), headers=member.headers)).status_code == 200
+    stranger = await make_caller()
+    refused = await client.get(latest_url(target), headers=stranger.headers)
+    body = assert_problem(refused, 404)
+    assert str(target.service.id) not in refused.text and body["status"] == 404
+    theirs = await make_target(stranger)
+    # Their own project with our environment: our environment is not theirs to see.
+    mixed = await client.get(latest_url(theirs, target.environment.id), headers=stranger.headers)
+    assert_problem(mixed, 404)
+    other = await make_target(owner)
+    headers = await project_token(db_session, settings, owner.user, other.project)
+    assert_problem(await client.get(latest_url(target), headers=headers), 404)
+    assert (await client.get(latest_url(other), headers=headers)).status_code == 200
+    assert_problem(await client.get(latest_url(target)), 401)
 
 
 # Operations -----------------------------------------------------------------------------------

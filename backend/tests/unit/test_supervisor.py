@@ -429,3 +429,22 @@ def test_children_do_not_inherit_ignored_stop_signals(
     finally:
         signal.signal(signal.SIGQUIT, previous)
     assert sink.of("probe") == ["False"]
+
+
+def test_a_one_shot_child_that_succeeds_is_stopped_not_failed(
+    supervisor: Supervisor, sink: MemorySink
+) -> None:
+    supervisor.add(ChildSpec(name="build", argv=py("print('done')"), restart=None))
+    supervisor.add(ChildSpec(name="broken", argv=py("raise SystemExit(2)"), restart=None))
+    supervisor.start("build")
+    supervisor.start("broken")
+    pump_until(
+        supervisor,
+        lambda: all(
+            s.state not in (ChildState.RUNNING, ChildState.STARTING) for s in supervisor.statuses()
+        ),
+    )
+    build, broken = supervisor.status("build"), supervisor.status("broken")
+    assert (build.state, build.exit_code) == (ChildState.STOPPED, 0)
+    assert (broken.state, broken.exit_code) == (ChildState.FAILED, 2)
+    assert sink.of("build") == ["done"]

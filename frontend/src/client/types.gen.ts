@@ -458,6 +458,38 @@ export type InvitationPublic = {
 };
 
 /**
+ * LatestDeployment
+ *
+ * One service on the project canvas: its newest deployment in the environment (whatever
+ * its status) and the one serving traffic now; either is null when there is none.
+ */
+export type LatestDeployment = {
+    /**
+     * Service Id
+     */
+    service_id: string;
+    latest: DeploymentPublic | null;
+    active: DeploymentPublic | null;
+};
+
+/**
+ * LatestDeployments
+ *
+ * ``GET /projects/{id}/deployments/latest``: one entry per service of the project, in the
+ * order of the project's ``services``.
+ */
+export type LatestDeployments = {
+    /**
+     * Environment Id
+     */
+    environment_id: string;
+    /**
+     * Items
+     */
+    items: Array<LatestDeployment>;
+};
+
+/**
  * LogEntryPublic
  */
 export type LogEntryPublic = {
@@ -1385,6 +1417,33 @@ export type ServiceUpdate = {
 };
 
 /**
+ * SetupState
+ *
+ * ``GET /auth/setup``: what a signed-out dashboard needs to pick its first page. Public, so
+ * it says nothing but these three facts about the instance.
+ */
+export type SetupState = {
+    /**
+     * Needs Setup
+     *
+     * No account exists yet: the first one to be created owns the instance.
+     */
+    needs_setup: boolean;
+    /**
+     * Registration Open
+     *
+     * Anyone may create an account (otherwise only with an invitation).
+     */
+    registration_open: boolean;
+    /**
+     * Github Enabled
+     *
+     * Sign in with GitHub is configured.
+     */
+    github_enabled: boolean;
+};
+
+/**
  * TokenPair
  */
 export type TokenPair = {
@@ -1716,6 +1775,22 @@ export type HealthReadyResponses = {
 };
 
 export type HealthReadyResponse = HealthReadyResponses[keyof HealthReadyResponses];
+
+export type AuthSetupStateData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/api/v1/auth/setup';
+};
+
+export type AuthSetupStateResponses = {
+    /**
+     * Successful Response
+     */
+    200: SetupState;
+};
+
+export type AuthSetupStateResponse = AuthSetupStateResponses[keyof AuthSetupStateResponses];
 
 export type AuthRegisterData = {
     body: RegisterRequest;
@@ -3184,6 +3259,45 @@ export type DeploymentsUploadDeploymentResponses = {
 };
 
 export type DeploymentsUploadDeploymentResponse = DeploymentsUploadDeploymentResponses[keyof DeploymentsUploadDeploymentResponses];
+
+export type DeploymentsLatestDeploymentsData = {
+    body?: never;
+    path: {
+        /**
+         * Project Id
+         *
+         * The project's id.
+         */
+        project_id: string;
+    };
+    query: {
+        /**
+         * Environment Id
+         *
+         * The environment shown.
+         */
+        environment_id: string;
+    };
+    url: '/api/v1/projects/{project_id}/deployments/latest';
+};
+
+export type DeploymentsLatestDeploymentsErrors = {
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type DeploymentsLatestDeploymentsError = DeploymentsLatestDeploymentsErrors[keyof DeploymentsLatestDeploymentsErrors];
+
+export type DeploymentsLatestDeploymentsResponses = {
+    /**
+     * Successful Response
+     */
+    200: LatestDeployments;
+};
+
+export type DeploymentsLatestDeploymentsResponse = DeploymentsLatestDeploymentsResponses[keyof DeploymentsLatestDeploymentsResponses];
 
 export type DeploymentsRemoveDeploymentData = {
     body?: never;

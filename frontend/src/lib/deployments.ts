@@ -1,5 +1,6 @@
 "use client";
-import { useQueries } from "@tanstack/react-query";
+import { useQuery } from "@tanstack/react-query";
+import * as React from "react";
 import { api, type Deployment, IN_PROGRESS } from "@/lib/api";
 import { keys } from "@/lib/queries";
 
@@ -34,19 +35,33 @@ export function displayStatus(state: Omit<ServiceState, "loading">): string | un
   return state.latest?.status;
 }
 
-/** The latest deployments of several services at once (shared cache with the service panel). */
-export function useServiceStates(serviceIds: readonly string[], environmentId: string | undefined): Record<string, ServiceState> {
-  const results = useQueries({
-    queries: serviceIds.map((id) => ({
-      ...deploymentsQuery(id, environmentId ?? ""),
-      enabled: !!environmentId,
-      staleTime: 30_000,
-    })),
+/**
+ * What the canvas (and a project card) shows for each service, from one request per project and
+ * environment (`GET /projects/{id}/deployments/latest`), however many services there are. Kept
+ * fresh by the project events (lib/ws/project-events.ts), not by polling.
+ */
+export function useServiceStates(
+  projectId: string | undefined,
+  serviceIds: readonly string[],
+  environmentId: string | undefined,
+): Record<string, ServiceState> {
+  const enabled = !!projectId && !!environmentId;
+  const latest = useQuery({
+    queryKey: keys.latest(projectId ?? "", environmentId ?? ""),
+    queryFn: () => api.latestDeployments(projectId ?? "", environmentId ?? ""),
+    enabled,
+    staleTime: 30_000,
   });
-  const out: Record<string, ServiceState> = {};
-  serviceIds.forEach((id, i) => {
-    const r = results[i];
-    out[id] = { ...summarize(r?.data?.items), loading: !!r?.isPending && !!environmentId };
-  });
-  return out;
+  const loading = enabled && latest.isPending;
+  const ids = serviceIds.join(",");
+  return React.useMemo(() => {
+    const found = new Map((latest.data?.items ?? []).map((item) => [item.service_id, item]));
+    const out: Record<string, ServiceState> = {};
+    for (const id of ids ? ids.split(",") : []) {
+      const item = found.get(id);
+      // A service missing from the answer was created since: never deployed here.
+      out[id] = { latest: item?.latest ?? undefined, active: item?.active ?? undefined, loading };
+    }
+    return out;
+  }, [latest.data, loading, ids]);
 }

@@ -10,6 +10,7 @@ export const keys = {
   project: (projectId: string) => ["project", projectId] as const,
   deployments: (serviceId: string, environmentId: string) => ["deployments", serviceId, environmentId] as const,
   deployment: (id: string) => ["deployment", id] as const,
+  latest: (projectId: string, environmentId: string) => ["latest-deployments", projectId, environmentId] as const,
   variables: (serviceId: string, environmentId: string) => ["variables", serviceId, environmentId] as const,
   shared: (environmentId: string) => ["shared-variables", environmentId] as const,
   domains: (serviceId: string) => ["domains", serviceId] as const,

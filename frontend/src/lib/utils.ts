@@ -59,3 +59,24 @@ export function downloadText(filename: string, text: string, type = "text/plain"
   a.click();
   setTimeout(() => URL.revokeObjectURL(url), 1000);
 }
+
+/** The log font (JetBrains Mono), regular and bold: `font` values for `document.fonts`. */
+const MONO_FACES = ['400 12px "JetBrains Mono"', '700 12px "JetBrains Mono"'];
+
+/** Whether the log font is loaded (true where the browser cannot tell, e.g. jsdom). */
+export function monoFontReady(): boolean {
+  if (typeof document === "undefined" || !document.fonts?.check) return true;
+  return MONO_FACES.every((face) => document.fonts.check(face));
+}
+
+/**
+ * Fetch the log font now, before any log line needs it: a font arriving while lines stream in
+ * swaps every visible row and lays them out again in one long task. Resolves when loaded, or
+ * after `timeoutMs` (then the fallback font is used: never wait on a font for longer).
+ */
+export function loadMonoFont(timeoutMs = 1500): Promise<void> {
+  if (monoFontReady()) return Promise.resolve();
+  const loaded = Promise.all(MONO_FACES.map((face) => document.fonts.load(face))).then(() => undefined);
+  const timeout = new Promise<void>((resolve) => setTimeout(resolve, timeoutMs));
+  return Promise.race([loaded, timeout]).catch(() => undefined);
+}

@@ -17,6 +17,7 @@ import { api, type ProjectDetail } from "@/lib/api";
 import { useServiceStates } from "@/lib/deployments";
 import { can } from "@/lib/permissions";
 import { keys, useProject, useRole } from "@/lib/queries";
+import { loadMonoFont } from "@/lib/utils";
 import { validateDnsLabel } from "@/lib/validation";
 import { useProjectEvents } from "@/lib/ws/project-events";
 import { CabooseUpSnippet } from "./caboose-up-snippet";
@@ -97,7 +98,7 @@ export function ProjectCanvas({ projectId }: { projectId: string }) {
   const { environmentId, serviceId, tab, deploymentId, update } = useCanvasParams(project.data);
   const live = useProjectEvents(projectId);
   const services = project.data?.services ?? [];
-  const states = useServiceStates(services.map((s) => s.id), environmentId);
+  const states = useServiceStates(projectId, services.map((s) => s.id), environmentId);
   const [creating, setCreating] = React.useState(false);
   const [creatingEnv, setCreatingEnv] = React.useState(false);
   const [deleting, setDeleting] = React.useState(false);
@@ -109,6 +110,13 @@ export function ProjectCanvas({ projectId }: { projectId: string }) {
     (id: string) => updateRef.current({ service: id, tab: "deployments", deployment: null }, "push"),
     [],
   );
+  // Once the canvas is idle, fetch the log font, so opening a service's logs never waits on it.
+  React.useEffect(() => {
+    const idle = window.requestIdleCallback ?? ((fn: () => void) => window.setTimeout(fn, 1000));
+    const cancel = window.cancelIdleCallback ?? window.clearTimeout;
+    const id = idle(() => void loadMonoFont());
+    return () => cancel(id);
+  }, []);
   const remove = useMutation({
     mutationFn: () => api.deleteProject(projectId),
     onSuccess: () => {

@@ -11,7 +11,7 @@ import { parseAnsi, styleToCss } from "@/lib/logs/ansi";
 import { LogBuffer, parseLogMessage, type StoredLine } from "@/lib/logs/buffer";
 import { keys } from "@/lib/queries";
 import { toast } from "@/lib/toast";
-import { cn, downloadText } from "@/lib/utils";
+import { cn, downloadText, loadMonoFont, monoFontReady } from "@/lib/utils";
 import { connectSocket } from "@/lib/ws/socket";
 
 export const ROW_HEIGHT = 20;
@@ -196,7 +196,22 @@ export function useRowWindow(scrollRef: React.RefObject<HTMLDivElement | null>, 
   return { first, last, total: count * ROW_HEIGHT };
 }
 
+/** Lines are drawn once the log font is there (or given up on): never laid out twice. */
+function useMonoFont(): boolean {
+  const [ready, setReady] = React.useState(monoFontReady);
+  React.useEffect(() => {
+    if (ready) return;
+    let live = true;
+    void loadMonoFont().then(() => live && setReady(true));
+    return () => {
+      live = false;
+    };
+  }, [ready]);
+  return ready;
+}
+
 export function LogView({ deploymentId, className }: { deploymentId: string; className?: string }) {
+  const fontReady = useMonoFont();
   const stream = useLogStream(deploymentId);
   const { buffer } = stream;
   const scrollRef = React.useRef<HTMLDivElement>(null);
@@ -316,9 +331,11 @@ export function LogView({ deploymentId, className }: { deploymentId: string; cla
           className="absolute inset-0 overflow-auto bg-slate-950/70 font-mono text-xs leading-5 [contain:strict]"
           data-testid="log-scroll"
         >
-          {count === 0 ? (
+          {count === 0 || !fontReady ? (
             <p className="p-5 font-sans text-sm text-slate-500">
-              {buffer.lines.length
+              {buffer.lines.length && !fontReady
+                ? "Loading…"
+                : buffer.lines.length
                 ? "No line matches the filters."
                 : stream.connected
                   ? "Waiting for output… Build logs appear here as soon as the build starts."

@@ -51,7 +51,10 @@ export function ServiceSheet({
   const uploadRef = React.useRef<HTMLInputElement>(null);
   const environment = project.environments.find((e) => e.id === environmentId);
   const mayDeploy = can(role, "deploy");
-  const refresh = () => void queryClient.invalidateQueries({ queryKey: keys.deployments(service.id, environmentId) });
+  const refresh = () => {
+    void queryClient.invalidateQueries({ queryKey: keys.deployments(service.id, environmentId) });
+    void queryClient.invalidateQueries({ queryKey: keys.latest(project.id, environmentId) });
+  };
 
   const deploy = useMutation({
     mutationFn: () => api.deploy(service.id, environmentId),

@@ -20,7 +20,7 @@ function ProjectCard({ project }: { project: ProjectPublic }) {
   const detail = useQuery({ queryKey: keys.project(project.id), queryFn: () => api.project(project.id), staleTime: 30_000 });
   const production = detail.data?.environments[0];
   const services = detail.data?.services ?? [];
-  const states = useServiceStates(services.slice(0, DOTS).map((s) => s.id), production?.id);
+  const states = useServiceStates(project.id, services.slice(0, DOTS).map((s) => s.id), production?.id);
   return (
     <Link
       href={`/p/${project.id}`}

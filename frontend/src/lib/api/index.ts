@@ -12,6 +12,7 @@ import type {
   EnvironmentPublic,
   InvitationCreated,
   InvitationPublic,
+  LatestDeployments,
   LogLine,
   MePublic,
   MemberPublic,
@@ -31,7 +32,6 @@ import type {
   WorkspacePublic,
 } from "./types";
 import { request, unwrap } from "./http";
-import { ApiError } from "./problem";
 
 export * from "./types";
 export { ApiError, problemMessage } from "./problem";
@@ -40,17 +40,7 @@ const V1 = "/api/v1";
 
 export const api = {
   // Identity ------------------------------------------------------------------------------
-  async setup(): Promise<SetupState> {
-    try {
-      return await request<SetupState>("GET", `${V1}/auth/setup`);
-    } catch (error) {
-      // Until the API has the endpoint: nobody can tell, so offer sign-in (and sign-up).
-      if (error instanceof ApiError && (error.status === 404 || error.status === 405)) {
-        return { needs_setup: false, registration_open: true, github_enabled: false };
-      }
-      throw error;
-    }
-  },
+  setup: () => unwrap<SetupState>(sdk.authSetupState()),
   me: () => unwrap<MePublic>(sdk.authMe()),
   login: (email: string, password: string) => unwrap(sdk.authLogin({ body: { email, password } })),
   register: (body: { email: string; password: string; name: string; invitation_token?: string }) =>
@@ -109,6 +99,11 @@ export const api = {
     request<Page<Deployment>>("GET", `${V1}/services/${serviceId}/deployments`, {
       query: { environment_id: environmentId, limit },
     }),
+  /** Every service's newest and live deployment in an environment, in one request (the canvas). */
+  latestDeployments: (projectId: string, environmentId: string) =>
+    unwrap<LatestDeployments>(
+      sdk.deploymentsLatestDeployments({ path: { project_id: projectId }, query: { environment_id: environmentId } }),
+    ),
   deployment: (id: string) => request<Deployment>("GET", `${V1}/deployments/${id}`),
   deploy: (serviceId: string, environmentId: string, commitSha?: string) =>
     request<Deployment>("POST", `${V1}/services/${serviceId}/deployments`, {

@@ -31,10 +31,17 @@ export interface Page<T> {
 }
 
 /** `GET /auth/setup` (proposed): what the sign-in pages need to know before anyone signs in. */
-export interface SetupState {
-  needs_setup: boolean;
-  registration_open: boolean;
-  github_enabled: boolean;
+export type { SetupState } from "@/client/types.gen";
+
+/** `GET /projects/{id}/deployments/latest`: per service, its newest and its live deployment. */
+export interface LatestDeployment {
+  service_id: string;
+  latest: Deployment | null;
+  active: Deployment | null;
+}
+export interface LatestDeployments {
+  environment_id: string;
+  items: LatestDeployment[];
 }
 
 export const DEPLOYMENT_STATUSES = [

@@ -1,6 +1,6 @@
 import { QueryClient } from "@tanstack/react-query";
 import { describe, expect, it } from "vitest";
-import type { Deployment, Page } from "@/lib/api/types";
+import type { Deployment, LatestDeployments, Page } from "@/lib/api/types";
 import { keys } from "@/lib/queries";
 import { applyProjectEvent, parseProjectEvent } from "./project-events";
 
@@ -39,5 +39,19 @@ describe("project events", () => {
     });
     applyProjectEvent(qc, "p1", parseProjectEvent(JSON.stringify({ type: "deployment.status", deployment: dep("d1", "ACTIVE") }))!);
     expect(qc.getQueryData<Page<Deployment>>(keys.deployments("s1", "e1"))?.items[0]?.status).toBe("ACTIVE");
+  });
+
+  it("patches the canvas' latest deployments and asks for them again", () => {
+    const qc = new QueryClient();
+    const building = dep("d1", "BUILDING");
+    qc.setQueryData<LatestDeployments>(keys.latest("p1", "e1"), {
+      environment_id: "e1",
+      items: [{ service_id: "s1", latest: building, active: null }, { service_id: "s2", latest: null, active: null }],
+    });
+    applyProjectEvent(qc, "p1", parseProjectEvent(JSON.stringify({ type: "deployment.status", deployment: dep("d1", "ACTIVE") }))!);
+    const latest = qc.getQueryData<LatestDeployments>(keys.latest("p1", "e1"));
+    expect(latest?.items[0]?.latest?.status).toBe("ACTIVE");
+    expect(latest?.items[1]).toEqual({ service_id: "s2", latest: null, active: null });
+    expect(qc.getQueryState(keys.latest("p1", "e1"))?.isInvalidated).toBe(true);
   });
 });

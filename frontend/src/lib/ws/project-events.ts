@@ -1,7 +1,7 @@
 "use client";
 import { useQueryClient, type QueryClient } from "@tanstack/react-query";
 import * as React from "react";
-import type { Deployment, Page } from "@/lib/api/types";
+import type { Deployment, LatestDeployments, Page } from "@/lib/api/types";
 import { keys } from "@/lib/queries";
 import { connectSocket } from "./socket";
 
@@ -55,7 +55,14 @@ export function applyProjectEvent(queryClient: QueryClient, projectId: string, e
     queryClient.setQueriesData<Page<Deployment>>({ queryKey: ["deployments"] }, (old) =>
       old ? { ...old, items: old.items.map((item) => (item.id === d.id ? { ...item, ...d } : item)) } : old,
     );
+    const patch = (item: Deployment | null) => (item && item.id === d.id ? { ...item, ...d } : item);
+    queryClient.setQueriesData<LatestDeployments>({ queryKey: ["latest-deployments", projectId] }, (old) =>
+      old ? { ...old, items: old.items.map((entry) => ({ ...entry, latest: patch(entry.latest), active: patch(entry.active) })) } : old,
+    );
   }
+  // The canvas' batch: one request brings every service's newest and live deployment (a new
+  // deployment, or one that went ACTIVE, changes which those are).
+  void queryClient.invalidateQueries({ queryKey: ["latest-deployments", projectId] });
   if (event.serviceId) {
     void queryClient.invalidateQueries({
       queryKey: event.environmentId ? keys.deployments(event.serviceId, event.environmentId) : ["deployments", event.serviceId],
