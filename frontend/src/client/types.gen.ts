@@ -353,6 +353,30 @@ export type HealthPublic = {
 };
 
 /**
+ * HookAnswer
+ *
+ * What a provider gets back for an accepted delivery (202, or 200 for ``ping``).
+ */
+export type HookAnswer = {
+    /**
+     * Delivery Id
+     */
+    delivery_id: string;
+    /**
+     * Event
+     */
+    event: string;
+    /**
+     * Action
+     */
+    action: 'queued' | 'ignored' | 'pong';
+    /**
+     * Reason
+     */
+    reason?: string | null;
+};
+
+/**
  * InvitationAccept
  */
 export type InvitationAccept = {
@@ -856,6 +880,32 @@ export type PageOfServicePublic = {
      * Items
      */
     items: Array<ServicePublic>;
+    /**
+     * Total
+     */
+    total: number;
+    /**
+     * Skip
+     */
+    skip: number;
+    /**
+     * Limit
+     */
+    limit: number;
+    /**
+     * Has More
+     */
+    has_more: boolean;
+};
+
+/**
+ * PageOf[WebhookPublic]
+ */
+export type PageOfWebhookPublic = {
+    /**
+     * Items
+     */
+    items: Array<WebhookPublic>;
     /**
      * Total
      */
@@ -1536,9 +1586,15 @@ export type VariableImportResult = {
     /**
      * Deploy Requested
      *
-     * `?deploy=true` was given: the change is to be rolled out by a new deployment. Without it, running deployments keep their variables until the next one.
+     * `?deploy=true` was given: the change is rolled out by a new deployment. Without it, running deployments keep their variables until the next one.
      */
     deploy_requested: boolean;
+    /**
+     * Deployments
+     *
+     * With `?deploy=true`: the deployments started to roll the change out (one per service that runs in the environment; none for a service never deployed there).
+     */
+    deployments?: Array<string>;
     /**
      * Imported
      *
@@ -1621,9 +1677,15 @@ export type VariableWriteResult = {
     /**
      * Deploy Requested
      *
-     * `?deploy=true` was given: the change is to be rolled out by a new deployment. Without it, running deployments keep their variables until the next one.
+     * `?deploy=true` was given: the change is rolled out by a new deployment. Without it, running deployments keep their variables until the next one.
      */
     deploy_requested: boolean;
+    /**
+     * Deployments
+     *
+     * With `?deploy=true`: the deployments started to roll the change out (one per service that runs in the environment; none for a service never deployed there).
+     */
+    deployments?: Array<string>;
 };
 
 /**
@@ -1652,6 +1714,126 @@ export type VariablesUpdate = {
      * Keys to seal (sent now or already stored). A sealed value is used at deploy time and can never be read back; sealing cannot be undone.
      */
     sealed?: Array<string>;
+};
+
+/**
+ * WebhookCreate
+ *
+ * ``POST /services/{id}/webhooks``.
+ */
+export type WebhookCreate = {
+    provider?: WebhookProvider;
+    /**
+     * Environment Id
+     *
+     * Where pushes deploy and what previews copy (default: production).
+     */
+    environment_id?: string | null;
+};
+
+/**
+ * WebhookCreated
+ *
+ * The answer to a create: the only time ``secret`` is shown.
+ */
+export type WebhookCreated = {
+    /**
+     * Id
+     */
+    id: string;
+    /**
+     * Created At
+     */
+    created_at: string;
+    /**
+     * Updated At
+     */
+    updated_at: string;
+    /**
+     * Service Id
+     */
+    service_id: string;
+    provider: WebhookProvider;
+    /**
+     * Is Active
+     */
+    is_active: boolean;
+    /**
+     * Environment Id
+     */
+    environment_id?: string | null;
+    /**
+     * Url
+     *
+     * The payload URL to give GitHub or GitLab.
+     */
+    url?: string;
+    /**
+     * Last Delivery At
+     */
+    last_delivery_at: string | null;
+    /**
+     * Last Delivery Status
+     */
+    last_delivery_status: string | null;
+    /**
+     * Secret
+     *
+     * GitHub: the webhook's Secret. GitLab: its Secret token. Shown once.
+     */
+    secret: string;
+};
+
+/**
+ * WebhookProvider
+ */
+export type WebhookProvider = 'github' | 'gitlab';
+
+/**
+ * WebhookPublic
+ *
+ * A webhook. Its secret is never returned again after creation.
+ */
+export type WebhookPublic = {
+    /**
+     * Id
+     */
+    id: string;
+    /**
+     * Created At
+     */
+    created_at: string;
+    /**
+     * Updated At
+     */
+    updated_at: string;
+    /**
+     * Service Id
+     */
+    service_id: string;
+    provider: WebhookProvider;
+    /**
+     * Is Active
+     */
+    is_active: boolean;
+    /**
+     * Environment Id
+     */
+    environment_id?: string | null;
+    /**
+     * Url
+     *
+     * The payload URL to give GitHub or GitLab.
+     */
+    url?: string;
+    /**
+     * Last Delivery At
+     */
+    last_delivery_at: string | null;
+    /**
+     * Last Delivery Status
+     */
+    last_delivery_status: string | null;
 };
 
 /**
@@ -4090,6 +4272,237 @@ export type DomainsDeleteDomainResponses = {
 };
 
 export type DomainsDeleteDomainResponse = DomainsDeleteDomainResponses[keyof DomainsDeleteDomainResponses];
+
+export type WebhooksListWebhooksData = {
+    body?: never;
+    path: {
+        /**
+         * Service Id
+         *
+         * The service's id.
+         */
+        service_id: string;
+    };
+    query?: {
+        /**
+         * Skip
+         *
+         * Items to skip.
+         */
+        skip?: number;
+        /**
+         * Limit
+         *
+         * Page size (at most 1000).
+         */
+        limit?: number;
+        /**
+         * Sort By
+         *
+         * A column; unknown ones fall back to created_at.
+         */
+        sort_by?: string | null;
+        /**
+         * Sort Order
+         */
+        sort_order?: 'asc' | 'desc';
+    };
+    url: '/api/v1/services/{service_id}/webhooks';
+};
+
+export type WebhooksListWebhooksErrors = {
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type WebhooksListWebhooksError = WebhooksListWebhooksErrors[keyof WebhooksListWebhooksErrors];
+
+export type WebhooksListWebhooksResponses = {
+    /**
+     * Successful Response
+     */
+    200: PageOfWebhookPublic;
+};
+
+export type WebhooksListWebhooksResponse = WebhooksListWebhooksResponses[keyof WebhooksListWebhooksResponses];
+
+export type WebhooksCreateWebhookData = {
+    body: WebhookCreate;
+    path: {
+        /**
+         * Service Id
+         *
+         * The service's id.
+         */
+        service_id: string;
+    };
+    query?: never;
+    url: '/api/v1/services/{service_id}/webhooks';
+};
+
+export type WebhooksCreateWebhookErrors = {
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type WebhooksCreateWebhookError = WebhooksCreateWebhookErrors[keyof WebhooksCreateWebhookErrors];
+
+export type WebhooksCreateWebhookResponses = {
+    /**
+     * Successful Response
+     */
+    201: WebhookCreated;
+};
+
+export type WebhooksCreateWebhookResponse = WebhooksCreateWebhookResponses[keyof WebhooksCreateWebhookResponses];
+
+export type WebhooksDeleteWebhookData = {
+    body?: never;
+    path: {
+        /**
+         * Webhook Id
+         *
+         * The webhook's id.
+         */
+        webhook_id: string;
+    };
+    query?: never;
+    url: '/api/v1/webhooks/{webhook_id}';
+};
+
+export type WebhooksDeleteWebhookErrors = {
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type WebhooksDeleteWebhookError = WebhooksDeleteWebhookErrors[keyof WebhooksDeleteWebhookErrors];
+
+export type WebhooksDeleteWebhookResponses = {
+    /**
+     * Successful Response
+     */
+    204: void;
+};
+
+export type WebhooksDeleteWebhookResponse = WebhooksDeleteWebhookResponses[keyof WebhooksDeleteWebhookResponses];
+
+export type WebhooksGithubHookData = {
+    body?: never;
+    path: {
+        /**
+         * Webhook Id
+         *
+         * The webhook's id (from its payload URL).
+         */
+        webhook_id: string;
+    };
+    query?: never;
+    url: '/api/v1/hooks/github/{webhook_id}';
+};
+
+export type WebhooksGithubHookErrors = {
+    /**
+     * Missing headers, or a malformed or truncated body
+     */
+    400: unknown;
+    /**
+     * Missing or wrong signature (GitHub) or token (GitLab)
+     */
+    401: unknown;
+    /**
+     * No such webhook (or not of this provider)
+     */
+    404: unknown;
+    /**
+     * A delivery id already received (replay)
+     */
+    409: unknown;
+    /**
+     * A body over the limit
+     */
+    413: unknown;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type WebhooksGithubHookError = WebhooksGithubHookErrors[keyof WebhooksGithubHookErrors];
+
+export type WebhooksGithubHookResponses = {
+    /**
+     * A ping, answered
+     */
+    200: HookAnswer;
+    /**
+     * Successful Response
+     */
+    202: HookAnswer;
+};
+
+export type WebhooksGithubHookResponse = WebhooksGithubHookResponses[keyof WebhooksGithubHookResponses];
+
+export type WebhooksGitlabHookData = {
+    body?: never;
+    path: {
+        /**
+         * Webhook Id
+         *
+         * The webhook's id (from its payload URL).
+         */
+        webhook_id: string;
+    };
+    query?: never;
+    url: '/api/v1/hooks/gitlab/{webhook_id}';
+};
+
+export type WebhooksGitlabHookErrors = {
+    /**
+     * Missing headers, or a malformed or truncated body
+     */
+    400: unknown;
+    /**
+     * Missing or wrong signature (GitHub) or token (GitLab)
+     */
+    401: unknown;
+    /**
+     * No such webhook (or not of this provider)
+     */
+    404: unknown;
+    /**
+     * A delivery id already received (replay)
+     */
+    409: unknown;
+    /**
+     * A body over the limit
+     */
+    413: unknown;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type WebhooksGitlabHookError = WebhooksGitlabHookErrors[keyof WebhooksGitlabHookErrors];
+
+export type WebhooksGitlabHookResponses = {
+    /**
+     * A ping, answered
+     */
+    200: HookAnswer;
+    /**
+     * Successful Response
+     */
+    202: HookAnswer;
+};
+
+export type WebhooksGitlabHookResponse = WebhooksGitlabHookResponses[keyof WebhooksGitlabHookResponses];
 
 export type AuthMeData = {
     body?: never;
