@@ -21,6 +21,7 @@ shown and logged as they are.
 from __future__ import annotations
 
 import ssl
+import warnings
 from collections.abc import Sequence
 from functools import cache
 from types import TracebackType
@@ -28,11 +29,17 @@ from typing import Any, Final, TypeVar
 
 import httpx
 from authlib.integrations.base_client import OAuthError
-from authlib.integrations.httpx_client import AsyncOAuth2Client
 from pydantic import BaseModel, ConfigDict, TypeAdapter
 from pydantic import ValidationError as PydanticValidationError
 
 from caboose.config import Settings
+
+with warnings.catch_warnings():
+    # authlib 1.9 would rather use the `httpx2` fork and warns on every `caboosed` command when
+    # it finds httpx, which the rest of the platform uses: one HTTP client is enough.
+    warnings.filterwarnings("ignore", message="The httpx module is deprecated")
+    from authlib.integrations.httpx_client import AsyncOAuth2Client
+
 
 __all__ = [
     "API_VERSION",
