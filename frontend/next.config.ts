@@ -15,6 +15,9 @@ const nextConfig: NextConfig = {
   reactStrictMode: true,
   poweredByHeader: false,
   eslint: { ignoreDuringBuilds: true },
+  // `make test` type-checks with `tsc --noEmit` (and CI with it): checking again inside every
+  // build `caboosed up` makes would add a minute on a small machine for nothing.
+  typescript: { ignoreBuildErrors: true },
   async rewrites() {
     if (!apiUrl) return [];
     return [{ source: "/api/:path*", destination: `${apiUrl}/api/:path*` }];
