@@ -64,7 +64,7 @@ _GZIP_MAGIC = b"\x1f\x8b"
 _CHUNK = 256 * 1024
 
 
-def get_task_sender(request: Request) -> TaskSender:
+async def get_task_sender(request: Request) -> TaskSender:
     """How tasks reach the workers: Celery, unless the app was given another sender
     (``app.state.task_sender``: tests record what would be sent)."""
     sender: TaskSender | None = getattr(request.app.state, "task_sender", None)
@@ -129,7 +129,7 @@ async def create_deployment(
         service=access.obj,
         environment=environment,
         base_domain=settings.base_domain,
-        user_id=access.principal.user.id,
+        user_id=access.principal.user_id,
         commit_sha=body.commit_sha,
     )
     await _finish(session, redis, sender, outbox)
@@ -193,7 +193,7 @@ async def upload_deployment(
             environment=environment,
             upload_path=final,
             base_domain=settings.base_domain,
-            user_id=access.principal.user.id,
+            user_id=access.principal.user_id,
         )
         await _finish(session, redis, sender, outbox)
     except BaseException:
@@ -336,7 +336,7 @@ async def redeploy(
         outbox,
         access.obj,
         base_domain=settings.base_domain,
-        user_id=access.principal.user.id,
+        user_id=access.principal.user_id,
     )
     await _finish(session, redis, sender, outbox)
     return public(deployment)
@@ -364,7 +364,7 @@ async def rollback(
         outbox,
         access.obj,
         base_domain=settings.base_domain,
-        user_id=access.principal.user.id,
+        user_id=access.principal.user_id,
     )
     await _finish(session, redis, sender, outbox)
     return public(deployment)
@@ -392,7 +392,7 @@ async def restart(
         outbox,
         access.obj,
         base_domain=settings.base_domain,
-        user_id=access.principal.user.id,
+        user_id=access.principal.user_id,
     )
     await _finish(session, redis, sender, outbox)
     return public(deployment)
