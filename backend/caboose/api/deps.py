@@ -88,12 +88,22 @@ async def get_keys(request: Request) -> PlatformKeys:
 
 
 async def get_session_policy(request: Request) -> SessionPolicy:
+    """Built once per settings object: ``platform_keys`` touches the data dir and key files
+    (a dozen system calls), too much for every authenticated request, and the JWT secret does
+    not change while the process runs."""
     settings: Settings = request.app.state.settings
-    return SessionPolicy(
+    cached: tuple[Settings, SessionPolicy] | None = getattr(
+        request.app.state, "session_policy", None
+    )
+    if cached is not None and cached[0] is settings:
+        return cached[1]
+    policy = SessionPolicy(
         secret=platform_keys(settings).jwt_secret,
         access_ttl=timedelta(minutes=settings.access_token_minutes),
         refresh_ttl=timedelta(days=settings.refresh_token_days),
     )
+    request.app.state.session_policy = (settings, policy)
+    return policy
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
@@ -202,13 +212,14 @@ async def _authenticate(
     request: Request,
     session: SessionDep,
     redis: RedisDep,
-    keys: KeysDep,
     policy: SessionPolicyDep,
 ) -> _AuthResult:
     """Resolve the caller once per request (FastAPI caches this dependency)."""
     bearer = _bearer(request)
     method: AuthMethod
     if bearer is not None and looks_like_api_token(bearer):
+        # The keys only here: resolving them costs file-system calls (see get_session_policy).
+        keys = await get_keys(request)
         result = await _from_api_token(session, keys, bearer)
         if isinstance(result, str):
             return _AuthResult(None, result)
