@@ -42,6 +42,8 @@ def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
 
 # A session that will write asks for this execution option (see ``session_scope``).
 SQLITE_BEGIN_IMMEDIATE = "caboose_sqlite_begin_immediate"
+# Read-only sessions ask for this one: no BEGIN at all (see _on_sqlite_begin).
+SQLITE_AUTOCOMMIT_READS = "caboose_sqlite_autocommit_reads"
 
 
 def _on_sqlite_begin(connection: Any) -> None:
@@ -49,7 +51,14 @@ def _on_sqlite_begin(connection: Any) -> None:
     # writes fails at once ("database is locked", no busy wait) if another process committed in
     # between. Writers therefore take the write lock up front (IMMEDIATE, which does wait on
     # busy_timeout); readers stay deferred so reads never queue behind each other.
-    immediate = connection.get_execution_options().get(SQLITE_BEGIN_IMMEDIATE, False)
+    #
+    # Read-only request sessions issue no BEGIN: each SELECT is then its own transaction, which
+    # is what PostgreSQL's default READ COMMITTED gives them too, and it saves a statement (three
+    # hand-offs to aiosqlite's thread) on every GET.
+    options = connection.get_execution_options()
+    if options.get(SQLITE_AUTOCOMMIT_READS, False):
+        return
+    immediate = options.get(SQLITE_BEGIN_IMMEDIATE, False)
     connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
@@ -92,12 +101,14 @@ class Database:
         self.url = url
         self.engine = create_engine(url, settings)
         # Sessions that may write take SQLite's write lock at their first statement (see
-        # _on_sqlite_begin); read-only requests use ``read_sessionmaker``. PostgreSQL ignores
-        # the option.
+        # _on_sqlite_begin); read-only requests use ``read_sessionmaker``, which runs without a
+        # BEGIN on SQLite. PostgreSQL ignores both options.
         self.sessionmaker = create_sessionmaker(
             self.engine.execution_options(**{SQLITE_BEGIN_IMMEDIATE: True})
         )
-        self.read_sessionmaker = create_sessionmaker(self.engine)
+        self.read_sessionmaker = create_sessionmaker(
+            self.engine.execution_options(**{SQLITE_AUTOCOMMIT_READS: True})
+        )
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -32,6 +32,7 @@ from caboose.api import (
 from caboose.api.deps import enforce_rate_limit
 from caboose.config import Settings, get_settings
 from caboose.core.logging import configure_logging
+from caboose.core.principals import PrincipalCache
 from caboose.core.rate_limit import RateLimiter, RateLimitPolicy
 from caboose.database import Database
 from caboose.middleware.body_limit import BodySizeLimitMiddleware
@@ -131,6 +132,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         generate_unique_id_function=operation_id,
     )
     app.state.settings = settings
+    app.state.principal_cache = PrincipalCache()
 
     install_exception_handlers(app)
     app.include_router(health.router)

@@ -71,7 +71,7 @@ _GZIP_MAGIC = b"\x1f\x8b"
 _CHUNK = 256 * 1024
 
 
-def get_task_sender(request: Request) -> TaskSender:
+async def get_task_sender(request: Request) -> TaskSender:
     """How tasks reach the workers: Celery, unless the app was given another sender
     (``app.state.task_sender``: tests record what would be sent)."""
     sender: TaskSender | None = getattr(request.app.state, "task_sender", None)
@@ -136,7 +136,7 @@ async def create_deployment(
         service=access.obj,
         environment=environment,
         base_domain=settings.base_domain,
-        user_id=access.principal.user.id,
+        user_id=access.principal.user_id,
         commit_sha=body.commit_sha,
     )
     await _finish(session, redis, sender, outbox)
@@ -200,7 +200,7 @@ async def upload_deployment(
             environment=environment,
             upload_path=final,
             base_domain=settings.base_domain,
-            user_id=access.principal.user.id,
+            user_id=access.principal.user_id,
         )
         await _finish(session, redis, sender, outbox)
     except BaseException:
@@ -383,7 +383,7 @@ async def redeploy(
         outbox,
         access.obj,
         base_domain=settings.base_domain,
-        user_id=access.principal.user.id,
+        user_id=access.principal.user_id,
     )
     await _finish(session, redis, sender, outbox)
     return public(deployment)
@@ -411,7 +411,7 @@ async def rollback(
         outbox,
         access.obj,
         base_domain=settings.base_domain,
-        user_id=access.principal.user.id,
+        user_id=access.principal.user_id,
     )
     await _finish(session, redis, sender, outbox)
     return public(deployment)
@@ -439,7 +439,7 @@ async def restart(
         outbox,
         access.obj,
         base_domain=settings.base_domain,
-        user_id=access.principal.user.id,
+        user_id=access.principal.user_id,
     )
     await _finish(session, redis, sender, outbox)
     return public(deployment)

@@ -10,7 +10,7 @@ caller can see the object, so refusing says nothing new).
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Generic, Literal, TypeVar
@@ -26,8 +26,13 @@ from caboose.core.api_tokens import hash_api_token, looks_like_api_token
 from caboose.core.errors import AuthenticationError, AuthorizationError, not_found
 from caboose.core.keys import PlatformKeys, platform_keys
 from caboose.core.permissions import Permission, has_permission, role_at_least
+from caboose.core.principals import (
+    PrincipalCache,
+    generation_key,
+    publish_principal_changes,
+)
 from caboose.core.rate_limit import RateLimiter
-from caboose.core.sessions import SessionPolicy, check_access_token
+from caboose.core.sessions import SessionPolicy, check_not_revoked, decode_access_token
 from caboose.database import Database, session_scope
 from caboose.models import (
     ApiToken,
@@ -48,48 +53,65 @@ from caboose.repositories.projects import (
 )
 
 # Plumbing -----------------------------------------------------------------------------------
+# Dependencies are ``async def`` even when they never await: FastAPI runs a plain ``def``
+# dependency in its thread pool, a thread hand-off per dependency per request.
 
 
-def get_settings_dep(request: Request) -> Settings:
+async def get_settings_dep(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_database(request: Request) -> Database:
+async def get_database(request: Request) -> Database:
     database: Database = request.app.state.database
     return database
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """One session per request: committed when the route returns, rolled back if it raises."""
+    """One session per request: committed when the route returns, rolled back if it raises.
+    Membership changes it committed are then announced (see ``core/principals.py``)."""
     database: Database = request.app.state.database
     is_read = request.method in {"GET", "HEAD", "OPTIONS"}
     sessionmaker = database.read_sessionmaker if is_read else database.sessionmaker
     async with session_scope(sessionmaker) as session:
         yield session
+    await publish_principal_changes(request.app.state.redis, session)
 
 
-def get_redis(request: Request) -> Redis:
+async def get_redis(request: Request) -> Redis:
     redis: Redis = request.app.state.redis
     return redis
 
 
-def get_keys(request: Request) -> PlatformKeys:
+async def get_keys(request: Request) -> PlatformKeys:
     return platform_keys(request.app.state.settings)
 
 
-def get_session_policy(request: Request) -> SessionPolicy:
+async def get_session_policy(request: Request) -> SessionPolicy:
+    """Built once per settings object: ``platform_keys`` touches the data dir and key files
+    (a dozen system calls), too much for every authenticated request, and the JWT secret does
+    not change while the process runs."""
     settings: Settings = request.app.state.settings
-    return SessionPolicy(
+    cached: tuple[Settings, SessionPolicy] | None = getattr(
+        request.app.state, "session_policy", None
+    )
+    if cached is not None and cached[0] is settings:
+        return cached[1]
+    policy = SessionPolicy(
         secret=platform_keys(settings).jwt_secret,
         access_ttl=timedelta(minutes=settings.access_token_minutes),
         refresh_ttl=timedelta(days=settings.refresh_token_days),
     )
+    request.app.state.session_policy = (settings, policy)
+    return policy
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 DatabaseDep = Annotated[Database, Depends(get_database)]
-SessionDep = Annotated[AsyncSession, Depends(get_session)]
+# scope="function": the session commits when the route returns, *before* the response is sent
+# (FastAPI's default scope would commit after sending it, so a client could act on an answer
+# whose transaction then failed, or reach another process before the commit).
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 RedisDep = Annotated[Redis, Depends(get_redis)]
 KeysDep = Annotated[PlatformKeys, Depends(get_keys)]
 SessionPolicyDep = Annotated[SessionPolicy, Depends(get_session_policy)]
@@ -103,11 +125,13 @@ _LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling, how they proved it, and the workspaces they belong to."""
+    """Who is calling, how they proved it, and the workspaces they belong to (read-only: it may
+    be shared with other requests through the principal cache). Routes that need the account
+    itself take ``CurrentUser``."""
 
-    user: User
+    user_id: uuid.UUID
     method: AuthMethod
-    roles: dict[uuid.UUID, Role] = field(default_factory=dict)
+    roles: Mapping[uuid.UUID, Role] = field(default_factory=dict)
     # A project-scoped API token sees only that project (and nothing workspace-wide to change).
     project_scope: uuid.UUID | None = None
     api_token_id: uuid.UUID | None = None
@@ -140,6 +164,24 @@ async def _roles_of(session: AsyncSession, user_id: uuid.UUID) -> dict[uuid.UUID
     return {tenant_id: Role(role) for tenant_id, role in rows.all()}
 
 
+async def load_active_roles(
+    session: AsyncSession, user_id: uuid.UUID
+) -> dict[uuid.UUID, Role] | None:
+    """An active user's roles by workspace, in one query; None if the account is gone or
+    disabled."""
+    rows = (
+        await session.execute(
+            select(User.is_active, TeamMember.tenant_id, TeamMember.role)
+            .select_from(User)
+            .outerjoin(TeamMember, TeamMember.user_id == User.id)
+            .where(User.id == user_id)
+        )
+    ).all()
+    if not rows or not rows[0][0]:
+        return None
+    return {tenant_id: Role(role) for _, tenant_id, role in rows if tenant_id is not None}
+
+
 async def _from_api_token(session: AsyncSession, keys: PlatformKeys, token: str) -> Principal | str:
     token_hash = hash_api_token(token, secret=keys.token_hmac_secret)
     api_token = await session.scalar(select(ApiToken).where(ApiToken.token_hash == token_hash))
@@ -158,7 +200,7 @@ async def _from_api_token(session: AsyncSession, keys: PlatformKeys, token: str)
         project = await session.get(Project, api_token.project_id)
         roles = {t: r for t, r in roles.items() if project is not None and t == project.tenant_id}
     return Principal(
-        user=user,
+        user_id=user.id,
         method="api-token",
         roles=roles,
         project_scope=api_token.project_id,
@@ -170,17 +212,18 @@ async def _authenticate(
     request: Request,
     session: SessionDep,
     redis: RedisDep,
-    keys: KeysDep,
     policy: SessionPolicyDep,
 ) -> _AuthResult:
     """Resolve the caller once per request (FastAPI caches this dependency)."""
     bearer = _bearer(request)
     method: AuthMethod
     if bearer is not None and looks_like_api_token(bearer):
+        # The keys only here: resolving them costs file-system calls (see get_session_policy).
+        keys = await get_keys(request)
         result = await _from_api_token(session, keys, bearer)
         if isinstance(result, str):
             return _AuthResult(None, result)
-        request.state.user_id = str(result.user.id)
+        request.state.user_id = str(result.user_id)
         return _AuthResult(result)
     if bearer is not None:
         token, method = bearer, "bearer"
@@ -189,17 +232,23 @@ async def _authenticate(
     else:
         return _AuthResult(None)
     try:
-        claims = await check_access_token(redis, policy, token)
+        claims = decode_access_token(policy, token)
         user_id = uuid.UUID(claims.subject)
+        # Revocation and the user's principal generation: one Redis round trip.
+        (generation,) = await check_not_revoked(redis, claims, generation_key(user_id))
     except AuthenticationError as exc:
         return _AuthResult(None, exc.detail)
     except ValueError:
         return _AuthResult(None, "Invalid access token")
-    user = await session.get(User, user_id)
-    if user is None or not user.is_active:
-        return _AuthResult(None, "This account no longer exists or is disabled")
-    request.state.user_id = str(user.id)
-    return _AuthResult(Principal(user=user, method=method, roles=await _roles_of(session, user.id)))
+    cache: PrincipalCache = request.app.state.principal_cache
+    roles = cache.get(user_id, generation)
+    if roles is None:
+        loaded = await load_active_roles(session, user_id)
+        if loaded is None:
+            return _AuthResult(None, "This account no longer exists or is disabled")
+        roles = cache.put(user_id, generation, loaded)
+    request.state.user_id = str(user_id)
+    return _AuthResult(Principal(user_id=user_id, method=method, roles=roles))
 
 
 AuthResultDep = Annotated[_AuthResult, Depends(_authenticate)]
@@ -221,8 +270,12 @@ OptionalPrincipalDep = Annotated[Principal | None, Depends(get_optional_principa
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
-async def get_current_user(principal: PrincipalDep) -> User:
-    return principal.user
+async def get_current_user(principal: PrincipalDep, session: SessionDep) -> User:
+    """The caller's account, loaded (the principal alone carries only its id and roles)."""
+    user = await session.get(User, principal.user_id)
+    if user is None or not user.is_active:
+        raise AuthenticationError("This account no longer exists or is disabled")
+    return user
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]
@@ -249,7 +302,7 @@ async def enforce_rate_limit(request: Request, principal: OptionalPrincipalDep) 
     limiter: RateLimiter | None = getattr(request.app.state, "rate_limiter", None)
     if limiter is None:
         return
-    key = f"user:{principal.user.id}" if principal else f"ip:{client_address(request)}"
+    key = f"user:{principal.user_id}" if principal else f"ip:{client_address(request)}"
     webhook_id = request.path_params.get("webhook_id")
     route_path = getattr(request.scope.get("route"), "path", "")
     if webhook_id is not None and "/hooks/" in route_path:
@@ -309,6 +362,18 @@ async def load_workspace(
     if tenant is None or role is None:
         raise not_found("Workspace", workspace_id)
     return Access(tenant, tenant.id, role, principal)
+
+
+async def check_workspace_role(
+    session: AsyncSession, principal: Principal, workspace_id: uuid.UUID
+) -> Access[uuid.UUID]:
+    """Membership of a workspace without loading it, for routes that need only its id. The
+    role comes from the principal: a deleted workspace's members lose it with the memberships
+    (cascade), so a missing role is the same 404 as ``load_workspace``'s."""
+    role = principal.roles.get(workspace_id)
+    if role is None:
+        raise not_found("Workspace", workspace_id)
+    return Access(workspace_id, workspace_id, role, principal)
 
 
 async def load_project(
@@ -378,6 +443,9 @@ def _access_dependency(
 
 WorkspaceAccess = Annotated[
     Access[Tenant], Depends(_access_dependency(load_workspace, "workspace_id"))
+]
+WorkspaceMembership = Annotated[
+    Access[uuid.UUID], Depends(_access_dependency(check_workspace_role, "workspace_id"))
 ]
 ProjectAccess = Annotated[Access[Project], Depends(_access_dependency(load_project, "project_id"))]
 EnvironmentAccess = Annotated[

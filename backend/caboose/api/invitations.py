@@ -60,7 +60,7 @@ async def create_invitation(
     tenant_id: uuid.UUID,
     email: str,
     role: Role,
-    invited_by: User,
+    invited_by_id: uuid.UUID,
     valid_for: timedelta,
 ) -> tuple[Invitation, str]:
     """Store a new invitation and return it with its token (which is not stored).
@@ -84,7 +84,7 @@ async def create_invitation(
         email=email,
         role=role,
         token_hash=hash_invitation_token(keys, token),
-        invited_by_id=invited_by.id,
+        invited_by_id=invited_by_id,
         expires_at=datetime.now(UTC) + valid_for,
     )
     return invitation, token

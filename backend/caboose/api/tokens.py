@@ -29,7 +29,7 @@ async def list_tokens(
 ) -> PageOf[ApiTokenPublic]:
     """Your API tokens (never their secrets), revoked ones included for the record."""
     page = await ApiTokenRepository(session).list(
-        filters={"user_id": principal.user.id},
+        filters={"user_id": principal.user_id},
         pagination=params.pagination,
         sorting=params.sorting,
     )
@@ -45,7 +45,7 @@ async def create_token(
         await load_project(session, principal, body.project_id)  # 404 unless you can see it
     secret = generate_api_token()
     token = await ApiTokenRepository(session).create(
-        user_id=principal.user.id,
+        user_id=principal.user_id,
         name=body.name,
         token_hash=hash_api_token(secret, secret=keys.token_hmac_secret),
         prefix=token_prefix(secret),
@@ -66,7 +66,7 @@ async def revoke_token(
     token_id: uuid.UUID, principal: InteractivePrincipalDep, session: SessionDep
 ) -> Response:
     """Revoke a token at once. It stays listed, marked revoked."""
-    token = await ApiTokenRepository(session).find_one(id=token_id, user_id=principal.user.id)
+    token = await ApiTokenRepository(session).find_one(id=token_id, user_id=principal.user_id)
     if token is None:
         raise not_found("API token", token_id)
     if token.revoked_at is None:

@@ -208,7 +208,7 @@ async def _roll_out(rollout: Rollout, access: Access[Any], scope: VariableScope)
                 service=service,
                 environment=environment,
                 base_domain=rollout.settings.base_domain,
-                user_id=access.principal.user.id,
+                user_id=access.principal.user_id,
             )
         except ConflictError:
             continue

@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from caboose.api.accounts import unique_workspace_slug
 from caboose.api.deps import (
+    CurrentUser,
     InteractivePrincipalDep,
     KeysDep,
     Principal,
@@ -131,7 +132,7 @@ async def create_workspace(
     """A new workspace, with you as its owner. Its slug is generated from the name."""
     tenant = await _create_tenant(session, body.name)
     members = MemberRepository(session, tenant.id)
-    await members.create(tenant_id=tenant.id, user_id=principal.user.id, role=Role.OWNER)
+    await members.create(tenant_id=tenant.id, user_id=principal.user_id, role=Role.OWNER)
     return _workspace_public(tenant, Role.OWNER)
 
 
@@ -267,7 +268,7 @@ async def remove_member(
 ) -> None:
     """Remove a member (admin or owner; only owners remove owners), or leave: anyone may remove
     themselves. Their API tokens lose access to the workspace at once."""
-    is_self = user_id == access.principal.user.id
+    is_self = user_id == access.principal.user_id
     if not is_self:
         access.require(Permission.MEMBERS_MANAGE)
     _require_unscoped(access.principal)
@@ -314,7 +315,7 @@ async def invite(
         tenant_id=access.tenant_id,
         email=body.email,
         role=body.role,
-        invited_by=access.principal.user,
+        invited_by_id=access.principal.user_id,
         valid_for=timedelta(hours=settings.invitation_hours),
     )
     public = InvitationPublic.model_validate(invitation)
@@ -361,6 +362,7 @@ async def accept_invitation(
     body: InvitationAccept,
     session: SessionDep,
     principal: InteractivePrincipalDep,
+    user: CurrentUser,
     keys: KeysDep,
 ) -> WorkspacePublic:
     """Join the workspace an invitation is for, with its role; answers with that workspace.
@@ -369,6 +371,6 @@ async def accept_invitation(
     token is a 404; a used or expired one is a 410 (``invitation-gone``); already being a member
     is a 409.
     """
-    member = await redeem_invitation(session, keys, body.token, principal.user)
+    member = await redeem_invitation(session, keys, body.token, user)
     tenant = await session.get_one(Tenant, member.tenant_id)
     return _workspace_public(tenant, member.role)

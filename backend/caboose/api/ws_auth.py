@@ -193,7 +193,7 @@ async def _principal_from_token(websocket: WebSocket, token: str, method: AuthMe
         user = await session.get(User, user_id)
         if user is None or not user.is_active:
             raise WebSocketRefusalError(CLOSE_UNAUTHENTICATED, "This account is disabled")
-        return Principal(user=user, method=method, roles=await _roles_of(session, user.id))
+        return Principal(user_id=user.id, method=method, roles=await _roles_of(session, user.id))
 
     return await with_session(websocket, resolve)
 

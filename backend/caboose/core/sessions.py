@@ -10,6 +10,7 @@ jtis that lives exactly as long as the token would have.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -95,17 +96,51 @@ def _decode(token: str, policy: SessionPolicy, token_type: TokenType) -> TokenCl
         raise AuthenticationError(f"Invalid {token_type} token: {exc.reason.value}") from exc
 
 
-async def check_access_token(redis: Redis, policy: SessionPolicy, token: str) -> TokenClaims:
-    """Decode an access token and check that neither it nor its family was revoked."""
+# Verified access tokens, by (secret, token): a token's bytes fix its claims, so a token seen
+# before needs no new signature check, only the time checks (and, always, the revocation check).
+_VERIFIED: dict[tuple[str, str], tuple[TokenClaims, float, float]] = {}
+_VERIFIED_MAX = 4096
+
+
+def decode_access_token(policy: SessionPolicy, token: str) -> TokenClaims:
+    """:func:`decode_token` for an access token, remembering tokens already verified."""
+    key = (policy.secret, token)
+    now = time.time()
+    cached = _VERIFIED.get(key)
+    if cached is not None:
+        claims, valid_from, valid_until = cached
+        if valid_from <= now < valid_until:
+            return claims
+        del _VERIFIED[key]  # expired: decode again, for the precise error
     claims = _decode(token, policy, "access")
+    if len(_VERIFIED) >= _VERIFIED_MAX:
+        del _VERIFIED[next(iter(_VERIFIED))]
+    # As PyJWT checks them: valid while nbf <= now < exp, and iat not in the future.
+    valid_from = max(claims.not_before.timestamp(), claims.issued_at.timestamp())
+    _VERIFIED[key] = (claims, valid_from, claims.expires_at.timestamp())
+    return claims
+
+
+async def check_not_revoked(redis: Redis, claims: TokenClaims, *also: str) -> list[str | None]:
+    """Refuse an access token that was revoked or whose family ended. The values of the keys
+    ``also`` are fetched in the same round trip and returned."""
     keys = [_REVOKED + claims.jti]
     if claims.family:
         keys.append(_FAMILY + claims.family)
-    values = await redis.mget(keys)
+    values = await redis.mget([*keys, *also])
     if values[0] is not None:
         raise AuthenticationError("This session has ended; sign in again")
     if claims.family and values[1] is None:
         raise AuthenticationError("This session has ended; sign in again")
+    return [
+        None if v is None else v if isinstance(v, str) else v.decode() for v in values[len(keys) :]
+    ]
+
+
+async def check_access_token(redis: Redis, policy: SessionPolicy, token: str) -> TokenClaims:
+    """Decode an access token and check that neither it nor its family was revoked."""
+    claims = decode_access_token(policy, token)
+    await check_not_revoked(redis, claims)
     return claims
 
 

@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 from sqlalchemy import Select, false, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from caboose.core.principals import note_principal_change
 from caboose.models import Invitation, Role, TeamMember, Tenant, User
 from caboose.repositories.base import BaseRepository, Sorting
 from caboose.repositories.tenant import TenantRepository
@@ -34,6 +35,14 @@ class WorkspaceRepository(BaseRepository[Tenant]):
         if not self.tenant_ids:
             return query.where(false())
         return query.where(Tenant.id.in_(self.tenant_ids))
+
+    async def delete(self, obj: Tenant) -> None:
+        # The memberships go with it (ON DELETE CASCADE): its members' roles change.
+        members = await self.session.scalars(
+            select(TeamMember.user_id).where(TeamMember.tenant_id == obj.id)
+        )
+        note_principal_change(self.session, *members.all())
+        await super().delete(obj)
 
 
 class MemberRepository(TenantRepository[TeamMember]):
@@ -59,6 +68,22 @@ class MemberRepository(TenantRepository[TeamMember]):
         else:
             return super()._sort_column(sorting)
         return column.asc() if sorting.sort_order == "asc" else column.desc()
+
+    # Every change of a membership changes that user's roles: noted for the principal cache.
+    async def create(self, **values: Any) -> TeamMember:
+        member = await super().create(**values)
+        note_principal_change(self.session, member.user_id)
+        return member
+
+    async def update(self, obj: TeamMember, **values: Any) -> TeamMember:
+        member = await super().update(obj, **values)
+        note_principal_change(self.session, member.user_id)
+        return member
+
+    async def delete(self, obj: TeamMember) -> None:
+        user_id = obj.user_id
+        await super().delete(obj)
+        note_principal_change(self.session, user_id)
 
     async def get_by_user(self, user_id: uuid.UUID) -> TeamMember | None:
         return await self.find_one(user_id=user_id)

@@ -52,23 +52,32 @@ class PageOf(BaseModel, Generic[ItemT]):
 class ListParams:
     """``skip``, ``limit`` (≤ 1000), ``sort_by``, ``sort_order``: the same on every list."""
 
-    def __init__(
-        self,
-        skip: Annotated[int, Query(ge=0, le=1_000_000_000, description="Items to skip.")] = 0,
-        limit: Annotated[
-            int, Query(ge=1, le=MAX_PAGE_SIZE, description="Page size (at most 1000).")
-        ] = DEFAULT_PAGE_SIZE,
-        sort_by: Annotated[
-            str | None,
-            Query(max_length=64, description="A column; unknown ones fall back to created_at."),
-        ] = None,
-        sort_order: Annotated[Literal["asc", "desc"], Query()] = "desc",
-    ) -> None:
-        self.pagination = Pagination(skip=skip, limit=limit)
-        self.sorting = Sorting(sort_by=sort_by, sort_order=sort_order)
+    __slots__ = ("pagination", "sorting")
+
+    def __init__(self, pagination: Pagination, sorting: Sorting) -> None:
+        self.pagination = pagination
+        self.sorting = sorting
 
 
-ListParamsDep = Annotated[ListParams, Depends()]
+async def list_params(
+    skip: Annotated[int, Query(ge=0, le=1_000_000_000, description="Items to skip.")] = 0,
+    limit: Annotated[
+        int, Query(ge=1, le=MAX_PAGE_SIZE, description="Page size (at most 1000).")
+    ] = DEFAULT_PAGE_SIZE,
+    sort_by: Annotated[
+        str | None,
+        Query(max_length=64, description="A column; unknown ones fall back to created_at."),
+    ] = None,
+    sort_order: Annotated[Literal["asc", "desc"], Query()] = "desc",
+) -> ListParams:
+    # A coroutine, not the class itself as the dependency: FastAPI runs a class's (synchronous)
+    # constructor in its thread pool, a thread hand-off on every list request.
+    return ListParams(
+        Pagination(skip=skip, limit=limit), Sorting(sort_by=sort_by, sort_order=sort_order)
+    )
+
+
+ListParamsDep = Annotated[ListParams, Depends(list_params)]
 
 # Names ---------------------------------------------------------------------------------------
 

@@ -10,10 +10,19 @@ from __future__ import annotations
 import ipaddress
 import re
 import uuid
+from datetime import datetime
 from typing import Annotated, Any, Final
 from urllib.parse import SplitResult, urlsplit
 
-from pydantic import AfterValidator, AliasChoices, BeforeValidator, Field, field_validator
+from pydantic import (
+    AfterValidator,
+    AliasChoices,
+    BeforeValidator,
+    Field,
+    TypeAdapter,
+    field_validator,
+)
+from typing_extensions import TypedDict
 
 from caboose.models import RestartPolicy
 from caboose.schemas.common import DnsLabel, StrictModel, TimestampedPublic
@@ -442,6 +451,33 @@ class ProjectPublic(TimestampedPublic):
     name: str
     description: str
     preview_environments: bool
+
+
+class ProjectRow(TypedDict):
+    """:class:`ProjectPublic`'s fields, same order and types, for pages serialised straight
+    from query rows (``PROJECT_PAGE_JSON``): no model instance per row."""
+
+    id: uuid.UUID
+    created_at: datetime
+    updated_at: datetime
+    workspace_id: uuid.UUID
+    name: str
+    description: str
+    preview_environments: bool
+
+
+class ProjectRowPage(TypedDict):
+    """``PageOf[ProjectPublic]``, as plain data."""
+
+    items: list[ProjectRow]
+    total: int
+    skip: int
+    limit: int
+    has_more: bool
+
+
+# Serialises to exactly the JSON of PageOf[ProjectPublic] (tests/unit/test_row_pages.py).
+PROJECT_PAGE_JSON: TypeAdapter[ProjectRowPage] = TypeAdapter(ProjectRowPage)
 
 
 class ProjectDetail(ProjectPublic):
