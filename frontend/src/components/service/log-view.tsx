@@ -345,21 +345,26 @@ export function LogView({ deploymentId, className }: { deploymentId: string; cla
             </p>
           ) : (
             <div style={{ height: rows.total, width: `max(100%, ${Math.min(buffer.maxLength, 4000) + 26}ch)` }} className="relative">
-              {Array.from({ length: rows.last - rows.first }, (_, k) => {
-                const index = rows.first + k;
-                const line = buffer.lines[buffer.visible[index] ?? -1];
-                if (!line) return null;
-                return (
-                  <div
-                    key={line.id}
-                    className="absolute left-0 flex w-full gap-3 px-4 hover:bg-white/[0.03] sm:px-5"
-                    style={{ height: ROW_HEIGHT, transform: `translateY(${index * ROW_HEIGHT}px)` }}
-                    data-testid="log-line"
-                  >
-                    <LogRow line={line} showReplica={showReplica} />
-                  </div>
-                );
-              })}
+              {/* One translated block of rows in normal flow, each row keyed by its slot in the
+                  window: while lines stream in (or the list scrolls) the same DOM nodes get new
+                  text, instead of every row being removed and re-created, re-styled and re-laid
+                  out on every batch. */}
+              <div className="absolute top-0 left-0 w-full" style={{ transform: `translateY(${rows.first * ROW_HEIGHT}px)` }}>
+                {Array.from({ length: rows.last - rows.first }, (_, k) => {
+                  const line = buffer.lines[buffer.visible[rows.first + k] ?? -1];
+                  if (!line) return null;
+                  return (
+                    <div
+                      key={k}
+                      className="flex w-full gap-3 px-4 hover:bg-white/[0.03] sm:px-5"
+                      style={{ height: ROW_HEIGHT }}
+                      data-testid="log-line"
+                    >
+                      <LogRow line={line} showReplica={showReplica} />
+                    </div>
+                  );
+                })}
+              </div>
             </div>
           )}
         </div>
