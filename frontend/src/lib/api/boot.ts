@@ -68,3 +68,10 @@ export function takeBoot(input: RequestInfo | URL, init?: RequestInit): Promise<
   // A failed early request is simply asked again.
   return found.catch(() => globalThis.fetch(input, init));
 }
+
+/** Whether an early answer for this path (+ query) is waiting to be taken. */
+export function hasBoot(path: string): boolean {
+  if (typeof window === "undefined") return false;
+  const boot = window.__cabooseBoot;
+  return !!boot?.r[path] && Date.now() - boot.t <= BOOT_MAX_AGE_MS;
+}
