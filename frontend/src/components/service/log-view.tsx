@@ -233,9 +233,17 @@ export function LogView({ deploymentId, className }: { deploymentId: string; cla
   const count = buffer.visible.length;
   const rows = useRowWindow(scrollRef, count);
 
-  React.useLayoutEffect(() => {
-    const el = scrollRef.current;
-    if (follow && el) el.scrollTop = el.scrollHeight;
+  // Following: scroll to the end in the next frame's animation callback, not in the commit. Moving
+  // the scroll position forces a layout of the new rows; done in the commit, that layout made the
+  // batch's React task the page's longest (the CPU profile: most of its time); in the frame it is
+  // the layout the frame does anyway, before anything is painted.
+  React.useEffect(() => {
+    if (!follow) return;
+    const frame = requestAnimationFrame(() => {
+      const el = scrollRef.current;
+      if (el) el.scrollTop = el.scrollHeight;
+    });
+    return () => cancelAnimationFrame(frame);
   }, [stream.version, follow, count]);
 
   const onScroll = () => {
