@@ -6,6 +6,7 @@ import "@fontsource/jetbrains-mono/latin-400.css";
 import "@fontsource/jetbrains-mono/latin-700.css";
 import "@/styles/globals.css";
 import type { Metadata, Viewport } from "next";
+import { BOOT_SCRIPT } from "@/lib/api/boot";
 import { Providers } from "./providers";
 
 export const metadata: Metadata = {
@@ -19,6 +20,10 @@ export const viewport: Viewport = { themeColor: "#020617", width: "device-width"
 export default function RootLayout({ children }: { children: React.ReactNode }) {
   return (
     <html lang="en">
+      <head>
+        {/* Ask for the page's first API answers now, not after hydration (lib/api/boot.ts). */}
+        <script dangerouslySetInnerHTML={{ __html: BOOT_SCRIPT }} />
+      </head>
       <body className="min-h-dvh font-sans">
         <a
           href="#main"

@@ -1,6 +1,7 @@
 "use client";
-import { useQuery, type UseQueryOptions } from "@tanstack/react-query";
-import { api, type MetricsWindow } from "@/lib/api";
+import { type QueryClient, useQuery, useQueryClient, type UseQueryOptions } from "@tanstack/react-query";
+import { api, type MetricsWindow, type ProjectDetail } from "@/lib/api";
+import { hasBoot } from "@/lib/api/boot";
 
 export const keys = {
   setup: ["setup"] as const,
@@ -29,8 +30,34 @@ export const useMe = (options: Extra<Awaited<ReturnType<typeof api.me>>> = {}) =
   useQuery({ queryKey: keys.me, queryFn: api.me, staleTime: 30_000, ...options });
 export const useProjects = (workspaceId: string) =>
   useQuery({ queryKey: keys.projects(workspaceId), queryFn: () => api.projects(workspaceId) });
-export const useProject = (projectId: string) =>
-  useQuery({ queryKey: keys.project(projectId), queryFn: () => api.project(projectId) });
+export function useProject(projectId: string) {
+  const queryClient = useQueryClient();
+  return useQuery({
+    queryKey: keys.project(projectId),
+    queryFn: async () => {
+      const project = await api.project(projectId);
+      await takeEarlyLatest(queryClient, project);
+      return project;
+    },
+  });
+}
+
+/**
+ * When the page's early requests (lib/api/boot.ts) already asked for the project's latest
+ * deployments, they come with the project: the canvas then renders its 50 cards once, with their
+ * statuses, instead of once with placeholders and again a moment later.
+ */
+async function takeEarlyLatest(queryClient: QueryClient, project: ProjectDetail): Promise<void> {
+  for (const environment of project.environments) {
+    const path = `/api/v1/projects/${project.id}/deployments/latest?environment_id=${encodeURIComponent(environment.id)}`;
+    if (!hasBoot(path)) continue;
+    try {
+      queryClient.setQueryData(keys.latest(project.id, environment.id), await api.latestDeployments(project.id, environment.id));
+    } catch {
+      // The canvas' own query asks again.
+    }
+  }
+}
 export const useDeployments = (serviceId: string, environmentId: string | undefined, enabled = true) =>
   useQuery({
     queryKey: keys.deployments(serviceId, environmentId ?? ""),

@@ -7,9 +7,6 @@ import { usePathname, useRouter, useSearchParams } from "next/navigation";
 import * as React from "react";
 import { useSetCurrentWorkspace } from "@/components/shell/workspace-context";
 import { Button } from "@/components/ui/button";
-import { ConfirmDialog } from "@/components/ui/confirm";
-import { Dialog, DialogContent } from "@/components/ui/dialog";
-import { Field, Input } from "@/components/ui/input";
 import { EmptyState, ErrorState, Skeleton } from "@/components/ui/misc";
 import { Select } from "@/components/ui/select";
 import { Tooltip } from "@/components/ui/tooltip";
@@ -18,14 +15,16 @@ import { useServiceStates } from "@/lib/deployments";
 import { can } from "@/lib/permissions";
 import { keys, useProject, useRole } from "@/lib/queries";
 import { loadMonoFont } from "@/lib/utils";
-import { validateDnsLabel } from "@/lib/validation";
 import { useProjectEvents } from "@/lib/ws/project-events";
 import { CabooseUpSnippet } from "./caboose-up-snippet";
-import { NewServiceDialog } from "./new-service-dialog";
 import { ServiceCard } from "./service-card";
 
 // The panel (logs, charts, editors) loads when first opened: the canvas stays light.
 const ServiceSheet = dynamic(() => import("@/components/service/sheet").then((m) => m.ServiceSheet), { ssr: false });
+// So do the dialogs (forms, validation, Radix' dialog): each is mounted only while open.
+const NewServiceDialog = dynamic(() => import("./new-service-dialog").then((m) => m.NewServiceDialog), { ssr: false });
+const NewEnvironmentDialog = dynamic(() => import("./new-environment-dialog").then((m) => m.NewEnvironmentDialog), { ssr: false });
+const ConfirmDialog = dynamic(() => import("@/components/ui/confirm").then((m) => m.ConfirmDialog), { ssr: false });
 
 export type SheetTab = "deployments" | "logs" | "variables" | "metrics" | "settings";
 
@@ -54,41 +53,6 @@ function useCanvasParams(project: ProjectDetail | undefined) {
     deploymentId: params.get("deployment"),
     update,
   };
-}
-
-function NewEnvironmentDialog({ project, open, onOpenChange, onCreated }: {
-  project: ProjectDetail;
-  open: boolean;
-  onOpenChange: (o: boolean) => void;
-  onCreated: (id: string) => void;
-}) {
-  const [name, setName] = React.useState("");
-  const queryClient = useQueryClient();
-  const error = name ? validateDnsLabel(name) : undefined;
-  const create = useMutation({
-    mutationFn: () => api.createEnvironment(project.id, name),
-    onSuccess: async (env) => {
-      await queryClient.invalidateQueries({ queryKey: keys.project(project.id) });
-      onOpenChange(false);
-      setName("");
-      onCreated(env.id);
-    },
-  });
-  return (
-    <Dialog open={open} onOpenChange={onOpenChange}>
-      <DialogContent title="New environment" description="Each environment has its own deployments, variables and domains.">
-        <form className="flex flex-col gap-4" onSubmit={(e) => { e.preventDefault(); if (!validateDnsLabel(name)) create.mutate(); }}>
-          <Field id="env-name" label="Name" error={error}>
-            <Input value={name} onChange={(e) => setName(e.target.value.toLowerCase())} placeholder="staging" autoFocus />
-          </Field>
-          <div className="flex justify-end gap-2">
-            <Button type="button" variant="ghost" onClick={() => onOpenChange(false)}>Cancel</Button>
-            <Button type="submit" loading={create.isPending} disabled={!name || !!error}>Create environment</Button>
-          </div>
-        </form>
-      </DialogContent>
-    </Dialog>
-  );
 }
 
 export function ProjectCanvas({ projectId }: { projectId: string }) {
@@ -237,27 +201,29 @@ export function ProjectCanvas({ projectId }: { projectId: string }) {
           onClose={() => update({ service: null, tab: null, deployment: null })}
         />
       ) : null}
-      {data ? (
-        <>
-          <NewServiceDialog
-            project={data}
-            environmentId={environmentId}
-            open={creating}
-            onOpenChange={setCreating}
-            onCreated={(s) => update({ service: s.id, tab: s.repo_url ? "logs" : "deployments", deployment: null }, "push")}
-          />
-          <NewEnvironmentDialog project={data} open={creatingEnv} onOpenChange={setCreatingEnv} onCreated={(id) => update({ env: id })} />
-          <ConfirmDialog
-            open={deleting}
-            onOpenChange={setDeleting}
-            title={`Delete ${data.name}?`}
-            description="Every service, deployment, variable and domain of this project is stopped and removed. This cannot be undone."
-            typeToConfirm={data.name}
-            confirmLabel="Delete project"
-            pending={remove.isPending}
-            onConfirm={() => remove.mutate()}
-          />
-        </>
+      {data && creating ? (
+        <NewServiceDialog
+          project={data}
+          environmentId={environmentId}
+          open
+          onOpenChange={setCreating}
+          onCreated={(s) => update({ service: s.id, tab: s.repo_url ? "logs" : "deployments", deployment: null }, "push")}
+        />
+      ) : null}
+      {data && creatingEnv ? (
+        <NewEnvironmentDialog project={data} open onOpenChange={setCreatingEnv} onCreated={(id) => update({ env: id })} />
+      ) : null}
+      {data && deleting ? (
+        <ConfirmDialog
+          open
+          onOpenChange={setDeleting}
+          title={`Delete ${data.name}?`}
+          description="Every service, deployment, variable and domain of this project is stopped and removed. This cannot be undone."
+          typeToConfirm={data.name}
+          confirmLabel="Delete project"
+          pending={remove.isPending}
+          onConfirm={() => remove.mutate()}
+        />
       ) : null}
     </div>
   );

@@ -1,12 +1,12 @@
 "use client";
 import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { Check, ChevronsUpDown, KeyRound, LogOut, Plus, Settings, Users } from "lucide-react";
+import dynamic from "next/dynamic";
 import Link from "next/link";
 import { usePathname, useRouter } from "next/navigation";
 import * as React from "react";
 import { Logo } from "@/components/logo";
 import { Button } from "@/components/ui/button";
-import { Dialog, DialogContent } from "@/components/ui/dialog";
 import {
   Dropdown,
   DropdownContent,
@@ -15,58 +15,20 @@ import {
   DropdownSeparator,
   DropdownTrigger,
 } from "@/components/ui/dropdown";
-import { Field, Input } from "@/components/ui/input";
 import { Skeleton } from "@/components/ui/misc";
 import { api } from "@/lib/api";
 import { ROLE_LABELS } from "@/lib/permissions";
-import { keys, useMe } from "@/lib/queries";
+import { useMe } from "@/lib/queries";
 import { cn } from "@/lib/utils";
 import { useCurrentWorkspaceId, WorkspaceProvider } from "./workspace-context";
+
+// Loaded when first opened, and mounted only while open: the shell stays light on every page.
+const NewWorkspaceDialog = dynamic(() => import("./new-workspace-dialog").then((m) => m.NewWorkspaceDialog), { ssr: false });
 
 function initials(name: string, email: string): string {
   const source = name.trim() || email;
   const parts = source.split(/[\s@.]+/).filter(Boolean);
   return ((parts[0]?.[0] ?? "?") + (parts[1]?.[0] ?? "")).toUpperCase();
-}
-
-function NewWorkspaceDialog({ open, onOpenChange }: { open: boolean; onOpenChange: (o: boolean) => void }) {
-  const [name, setName] = React.useState("");
-  const router = useRouter();
-  const queryClient = useQueryClient();
-  const create = useMutation({
-    mutationFn: () => api.createWorkspace(name.trim()),
-    onSuccess: async (workspace) => {
-      await queryClient.invalidateQueries({ queryKey: keys.me });
-      onOpenChange(false);
-      setName("");
-      router.push(`/w/${workspace.id}`);
-    },
-  });
-  return (
-    <Dialog open={open} onOpenChange={onOpenChange}>
-      <DialogContent title="New workspace" description="A workspace holds projects and the people who work on them.">
-        <form
-          className="flex flex-col gap-4"
-          onSubmit={(e) => {
-            e.preventDefault();
-            if (name.trim()) create.mutate();
-          }}
-        >
-          <Field id="workspace-name" label="Name">
-            <Input value={name} onChange={(e) => setName(e.target.value)} placeholder="Acme Inc." autoFocus maxLength={100} />
-          </Field>
-          <div className="flex justify-end gap-2">
-            <Button type="button" variant="ghost" onClick={() => onOpenChange(false)}>
-              Cancel
-            </Button>
-            <Button type="submit" loading={create.isPending} disabled={!name.trim()}>
-              Create workspace
-            </Button>
-          </div>
-        </form>
-      </DialogContent>
-    </Dialog>
-  );
 }
 
 function WorkspaceSwitcher() {
@@ -108,7 +70,7 @@ function WorkspaceSwitcher() {
           </DropdownItem>
         </DropdownContent>
       </Dropdown>
-      <NewWorkspaceDialog open={creating} onOpenChange={setCreating} />
+      {creating ? <NewWorkspaceDialog open onOpenChange={setCreating} /> : null}
     </>
   );
 }

@@ -7,6 +7,8 @@
  *   same time), then the request is retried once; if the refresh fails, `onUnauthenticated` runs
  *   (the dashboard sends the user to /login?next=…).
  */
+import { takeBoot } from "./boot";
+
 export const CSRF_COOKIE = "caboose_csrf";
 export const CSRF_HEADER = "X-CSRF-Token";
 export const REFRESH_PATH = "/api/v1/auth/refresh";
@@ -118,4 +120,8 @@ export function redirectToLogin(): void {
   window.location.assign(`/login?next=${next}`);
 }
 
-export const apiFetch: FetchLike = createApiFetch({ onUnauthenticated: redirectToLogin });
+export const apiFetch: FetchLike = createApiFetch({
+  onUnauthenticated: redirectToLogin,
+  // The page's first answers may already be on their way (lib/api/boot.ts).
+  fetch: (input, init) => takeBoot(input, init) ?? globalThis.fetch(input, init),
+});

@@ -8,8 +8,12 @@ import type { LogLine } from "@/lib/api/types";
 import { stripAnsi } from "./ansi";
 
 export interface StoredLine extends LogLine {
-  /** The line without escape sequences, lower-cased: what search compares against. */
-  haystack: string;
+  /**
+   * The line without escape sequences, lower-cased: what search compares against. Made on the
+   * first search, not on arrival: 100 000 streamed lines would otherwise be 100 000 more strings
+   * for the garbage collector, for a search that may never come.
+   */
+  haystack?: string;
 }
 
 export interface LogFilter {
@@ -30,7 +34,9 @@ export function lineMatches(line: StoredLine, filter: LogFilter): boolean {
   if (filter.streams.size && !filter.streams.has(line.stream)) return false;
   if (filter.replica !== null && line.replica !== filter.replica) return false;
   const needle = filter.search.trim().toLowerCase();
-  return !needle || line.haystack.includes(needle);
+  if (!needle) return true;
+  line.haystack ??= stripAnsi(line.line).toLowerCase();
+  return line.haystack.includes(needle);
 }
 
 export class LogBuffer {
@@ -57,9 +63,10 @@ export class LogBuffer {
     for (const raw of batch) {
       if (this.ids.has(raw.id)) continue;
       this.ids.add(raw.id);
-      const line: StoredLine = { ...raw, haystack: stripAnsi(raw.line).toLowerCase() };
+      const line: StoredLine = { ...raw };
       this.lines.push(line);
-      if (line.haystack.length > this.maxLength) this.maxLength = line.haystack.length;
+      const length = stripAnsi(raw.line).length;
+      if (length > this.maxLength) this.maxLength = length;
       if (typeof line.replica === "number") this.replicas.add(line.replica);
       this.streams.add(line.stream);
       this.lastId = raw.id;
