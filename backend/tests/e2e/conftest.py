@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -273,8 +274,25 @@ def _traversable_root() -> Path:
     return root
 
 
+def _keep_logs_after_failures(request: pytest.FixtureRequest, platform: Platform) -> None:
+    """A 500 in a test names a request id; the traceback is in the platform's own logs, which
+    go with its data dir. Keep them when the session failed, and say where."""
+    if not request.session.testsfailed or not platform.layout.logs_dir.is_dir():
+        return
+    kept = Path(tempfile.mkdtemp(prefix="caboose-e2e-logs-"))
+    shutil.copytree(platform.layout.logs_dir, kept, dirs_exist_ok=True)
+    shutil.copy2(platform.output_path, kept / "up.log")
+    sys.stderr.write(f"\nthe platform's logs are kept in {kept}\n")
+    for log in sorted(kept.glob("*.log")):  # CI's machine goes away: show the tracebacks too
+        lines = log.read_text(errors="replace").splitlines()
+        starts = [i for i, line in enumerate(lines) if line.startswith("Traceback")][:5]
+        for start in starts:
+            sys.stderr.write(f"--- {log.name}:{start + 1}\n")
+            sys.stderr.write("\n".join(lines[max(0, start - 3) : start + 40]) + "\n")
+
+
 @pytest.fixture(scope="session")
-def platform() -> Iterator[Platform]:
+def platform(request: pytest.FixtureRequest) -> Iterator[Platform]:
     root = _traversable_root()
     running: Platform | None = None
     try:
@@ -283,6 +301,7 @@ def platform() -> Iterator[Platform]:
     finally:
         if running is not None:
             running.shutdown()
+            _keep_logs_after_failures(request, running)
         force_rmtree(root)
 
 
