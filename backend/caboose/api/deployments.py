@@ -362,6 +362,28 @@ async def cancel_deployment(
     return public(deployment)
 
 
+async def _from_deployment(
+    action: actions.FromDeployment,
+    session: SessionDep,
+    redis: RedisDep,
+    settings: SettingsDep,
+    sender: TaskSender,
+    access: DeploymentAccess,
+) -> DeploymentPublic:
+    """Redeploy, rollback and restart: a new deployment made from this one, by the caller."""
+    access.require(Permission.DEPLOY)
+    outbox = Outbox()
+    deployment = await action(
+        session,
+        outbox,
+        access.obj,
+        base_domain=settings.base_domain,
+        user_id=access.principal.user_id,
+    )
+    await _finish(session, redis, sender, outbox)
+    return public(deployment)
+
+
 @router.post(
     "/deployments/{deployment_id}/redeploy",
     response_model=DeploymentPublic,
@@ -376,17 +398,7 @@ async def redeploy(
     access: DeploymentAccess,
 ) -> DeploymentPublic:
     """A new deployment from the same source, built again (new variables and settings apply)."""
-    access.require(Permission.DEPLOY)
-    outbox = Outbox()
-    deployment = await actions.redeploy(
-        session,
-        outbox,
-        access.obj,
-        base_domain=settings.base_domain,
-        user_id=access.principal.user_id,
-    )
-    await _finish(session, redis, sender, outbox)
-    return public(deployment)
+    return await _from_deployment(actions.redeploy, session, redis, settings, sender, access)
 
 
 @router.post(
@@ -404,17 +416,7 @@ async def rollback(
 ) -> DeploymentPublic:
     """A new deployment from this one's build, with no rebuild. 409 if the build was collected
     (the last 5 successful builds of a service are kept) or never succeeded."""
-    access.require(Permission.DEPLOY)
-    outbox = Outbox()
-    deployment = await actions.rollback(
-        session,
-        outbox,
-        access.obj,
-        base_domain=settings.base_domain,
-        user_id=access.principal.user_id,
-    )
-    await _finish(session, redis, sender, outbox)
-    return public(deployment)
+    return await _from_deployment(actions.rollback, session, redis, settings, sender, access)
 
 
 @router.post(
@@ -432,17 +434,7 @@ async def restart(
 ) -> DeploymentPublic:
     """New processes from the same build (no pre-deploy command), as a new deployment that
     replaces the running one."""
-    access.require(Permission.DEPLOY)
-    outbox = Outbox()
-    deployment = await actions.restart(
-        session,
-        outbox,
-        access.obj,
-        base_domain=settings.base_domain,
-        user_id=access.principal.user_id,
-    )
-    await _finish(session, redis, sender, outbox)
-    return public(deployment)
+    return await _from_deployment(actions.restart, session, redis, settings, sender, access)
 
 
 @router.delete("/deployments/{deployment_id}", response_model=DeploymentPublic)

@@ -23,6 +23,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Protocol
 
 import redis.asyncio
 from sqlalchemy import select
@@ -215,6 +216,15 @@ async def _start(
     return deployment
 
 
+async def _queue_build(session: AsyncSession, service: Service, **source: Any) -> Build:
+    """A new QUEUED build of the service from ``source`` (the Build columns saying what to
+    fetch), flushed so a deployment can point at it."""
+    build = Build(service_id=service.id, status=BuildStatus.QUEUED, **source)
+    session.add(build)
+    await session.flush()
+    return build
+
+
 async def deploy_from_git(
     session: AsyncSession,
     outbox: Outbox,
@@ -235,17 +245,15 @@ async def deploy_from_git(
     """
     if not service.repo_url:
         raise ConflictError("This service has no repository: deploy it with an upload")
-    build = Build(
-        service_id=service.id,
-        status=BuildStatus.QUEUED,
+    build = await _queue_build(
+        session,
+        service,
         source_type=SourceType.GIT,
         branch=branch or service.branch,
         commit_sha=commit_sha,
         commit_message=commit_message,
         commit_author=commit_author,
     )
-    session.add(build)
-    await session.flush()
     return await _start(
         session,
         outbox,
@@ -272,14 +280,12 @@ async def deploy_upload(
     user_id: uuid.UUID | None = None,
 ) -> Deployment:
     """Deploy an uploaded source tarball (already stored at ``upload_path``)."""
-    build = Build(
-        service_id=service.id,
-        status=BuildStatus.QUEUED,
+    build = await _queue_build(
+        session,
+        service,
         source_type=SourceType.UPLOAD,
         source_path=str(upload_path),
     )
-    session.add(build)
-    await session.flush()
     return await _start(
         session,
         outbox,
@@ -324,9 +330,9 @@ async def redeploy(
             )
     elif not service.repo_url:
         raise ConflictError("This service has no repository any more")
-    build = Build(
-        service_id=service.id,
-        status=BuildStatus.QUEUED,
+    build = await _queue_build(
+        session,
+        service,
         source_type=old.source_type,
         source_path=old.source_path,
         branch=old.branch,
@@ -334,8 +340,6 @@ async def redeploy(
         commit_message=old.commit_message,
         commit_author=old.commit_author,
     )
-    session.add(build)
-    await session.flush()
     return await _start(
         session,
         outbox,
@@ -409,6 +413,20 @@ async def _from_build(
         commit_message=deployment.commit_message,
         commit_author=deployment.commit_author,
     )
+
+
+class FromDeployment(Protocol):
+    """Redeploy, rollback, restart: a new deployment made from an existing one."""
+
+    async def __call__(
+        self,
+        session: AsyncSession,
+        outbox: Outbox,
+        deployment: Deployment,
+        *,
+        base_domain: str,
+        user_id: uuid.UUID | None = None,
+    ) -> Deployment: ...
 
 
 async def rollback(
