@@ -21,10 +21,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.websockets import WebSocket
 
 from caboose.api.deps import Access, load_project
-from caboose.api.live import LiveConnection, dumps, limiter_for, serve_refusing
+from caboose.api.live import LiveConnection, claim_slot, dumps, limiter_for, serve_refusing
 from caboose.api.ws_auth import (
     CLOSE_BAD_REQUEST,
-    CLOSE_TRY_LATER,
     WebSocketRefusalError,
     authenticate_websocket,
     load_with_access,
@@ -61,12 +60,9 @@ async def _serve_events(websocket: WebSocket) -> None:
         websocket, load_project, principal, project_uuid, Permission.PROJECT_READ, _project_id
     )
     limiter = limiter_for(state)
-    slot = await limiter.acquire(f"events:{project_id}", config.log_ws_max_clients)
-    if slot is None:
-        raise WebSocketRefusalError(
-            CLOSE_TRY_LATER,
-            f"Too many clients follow this project (at most {config.log_ws_max_clients})",
-        )
+    slot = await claim_slot(
+        limiter, f"events:{project_id}", config.log_ws_max_clients, "this project"
+    )
     hub = hub_for(state)
     subscription: Subscription | None = None
     try:

@@ -18,7 +18,7 @@ from typing import Any, Final
 
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from caboose.api.ws_auth import CLOSE_NORMAL, WebSocketRefusalError
+from caboose.api.ws_auth import CLOSE_NORMAL, CLOSE_TRY_LATER, WebSocketRefusalError
 from caboose.logs.connections import ConnectionLimiter, Slot
 
 logger = logging.getLogger("caboose.ws")
@@ -43,6 +43,19 @@ def limiter_for(state: Any) -> ConnectionLimiter:
     limiter = ConnectionLimiter(state.redis)
     state.connection_limiter = limiter
     return limiter
+
+
+async def claim_slot(
+    limiter: ConnectionLimiter, key: str, max_clients: int, following: str
+) -> Slot:
+    """One of the ``max_clients`` connection slots of ``key``, or a refusal (1013) saying that
+    too many clients follow ``following`` ("this project", "this deployment")."""
+    slot = await limiter.acquire(key, max_clients)
+    if slot is None:
+        raise WebSocketRefusalError(
+            CLOSE_TRY_LATER, f"Too many clients follow {following} (at most {max_clients})"
+        )
+    return slot
 
 
 class LiveConnection:

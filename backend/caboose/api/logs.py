@@ -39,6 +39,7 @@ from caboose.api.deps import Access, DeploymentAccess, load_deployment
 from caboose.api.live import (
     ClientGoneError,
     LiveConnection,
+    claim_slot,
     close_quietly,
     dumps,
     limiter_for,
@@ -48,7 +49,6 @@ from caboose.api.ws_auth import (
     CLOSE_BAD_REQUEST,
     CLOSE_NORMAL,
     CLOSE_TOO_SLOW,
-    CLOSE_TRY_LATER,
     WebSocketRefusalError,
     authenticate_websocket,
     load_with_access,
@@ -343,12 +343,9 @@ async def _serve_logs(websocket: WebSocket) -> None:
         websocket, load_deployment, principal, deployment_uuid, Permission.LOGS_READ, _target
     )
     limiter = limiter_for(state)
-    slot = await limiter.acquire(f"logs:{target.deployment_id}", config.log_ws_max_clients)
-    if slot is None:
-        raise WebSocketRefusalError(
-            CLOSE_TRY_LATER,
-            f"Too many clients follow this deployment (at most {config.log_ws_max_clients})",
-        )
+    slot = await claim_slot(
+        limiter, f"logs:{target.deployment_id}", config.log_ws_max_clients, "this deployment"
+    )
     hub = log_hub(state)
     subscriptions: list[Subscription] = []
     try:
