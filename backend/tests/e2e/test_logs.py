@@ -30,6 +30,7 @@ from websockets.asyncio.client import connect as connect_async
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
+from caboose.logs.connections import PREFIX as SLOT_PREFIX
 from caboose.logs.shipper import DEFAULT_KEYS
 from tests.e2e.conftest import Platform
 from tests.e2e.test_deploys import DEPLOY_TIMEOUT_S, ENDED, Api, Target, copy_app, wait_for
@@ -198,6 +199,20 @@ def test_a_client_sees_the_build_then_the_app_then_statuses_and_resumes_with_sin
 
 def test_the_101st_client_is_refused(platform: Platform, logger_app: Logger) -> None:
     logger_app.active()
+    # The server frees a closed connection's slot once its handler notices the close: the
+    # previous test's clients may still hold one for a moment (CI saw the 100th admission
+    # refused). Start from no follower at all.
+    slots = Redis.from_url(platform.redis_url)
+    key = f"{SLOT_PREFIX}logs:{logger_app.deployment_id}"
+
+    def followers() -> int:  # live slots, as ConnectionLimiter.count sees them
+        now_s, now_us = slots.time()
+        return int(slots.zcount(key, f"({now_s * 1000 + now_us // 1000}", "+inf"))
+
+    try:
+        wait_for(lambda: followers() == 0, TIMEOUT_S, "the earlier tests' followers to go")
+    finally:
+        slots.close()
     since = logger_app.history()[-1]["id"]  # little history for each of them
     url = logger_app.ws_url(platform, since)
     auth = json.dumps({"type": "auth", "token": logger_app.token})
