@@ -5,10 +5,13 @@ data dir, rate limits off) and a hello-world FastAPI app under the same uvicorn 
 drives each with the same asyncio load generator (keep-alive HTTP/1.1, N concurrent clients,
 fixed duration) and prints requests/s, p50 and p99 for:
 
-- `GET /api/v1/workspaces/{id}/projects` (100 projects), authenticated with a Bearer JWT
+- `GET /api/v1/workspaces/{id}/projects` (100 projects), authenticated with a Bearer JWT, as
+  served (from the per-process read cache, `core/read_cache.py`, between changes), and the same
+  from a second API process on the same database and Redis with the cache off
+  (`CABOOSE_READ_CACHE_ENABLED=false`): every request runs the route, as after a change
 - `GET /api/v1/me`, authenticated
 - the hello-world `GET /`
-- and the time of one `GET …/projects?limit=1000` page of 1000 projects.
+- and the time of one `GET …/projects?limit=1000` page of 1000 projects, both ways.
 
 Usage: .venv/bin/python bench/api.py [--seconds 10] [--concurrency 32]
                                       [--database-url postgresql+asyncpg://…] [--rate-limits]
@@ -131,10 +134,14 @@ def drive_wrk(
 ) -> Result:
     """The same measurement with wrk (C, off the server's Python): used when it is installed,
     because a Python load generator on a 2-core machine measures itself as much as the server."""
-    command = ["wrk", "--latency", "-t", "2", "-c", str(concurrency), "-d", f"{seconds:.0f}s"]
+    command = ["wrk", "--latency", "-t", "2", "-c", str(concurrency)]
     for key, value in headers.items():
         command += ["-H", f"{key}: {value}"]
-    output = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
+    # Warm-up, as the asyncio client does: connections opened, caches filled, not measured.
+    subprocess.run([*command, "-d", "2s", url], capture_output=True, check=True)
+    output = subprocess.run(
+        [*command, "-d", f"{seconds:.0f}s", url], capture_output=True, text=True, check=True
+    ).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
     p50 = _wrk_ms(re.search(r"\s50%\s+(\S+)", output).group(1))  # type: ignore[union-attr]
     p99 = _wrk_ms(re.search(r"\s99%\s+(\S+)", output).group(1))  # type: ignore[union-attr]
@@ -163,7 +170,7 @@ def main() -> int:
     args = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="caboose-bench-api-"))
-    api_port, hello_port = free_port(), free_port()
+    api_port, uncached_port, hello_port = free_port(), free_port(), free_port()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("CABOOSE_")},
         "CABOOSE_DATA_DIR": str(tmp / "data"),
@@ -193,18 +200,13 @@ def main() -> int:
         "warning",
         "--no-access-log",
     ]
+    api_command = [str(VENV_BIN / "uvicorn"), "caboose.main:create_app", "--factory"]
     processes = [
+        start([*api_command, "--port", str(api_port), *uvicorn_flags], env, tmp / "api.log"),
         start(
-            [
-                str(VENV_BIN / "uvicorn"),
-                "caboose.main:create_app",
-                "--factory",
-                "--port",
-                str(api_port),
-                *uvicorn_flags,
-            ],
-            env,
-            tmp / "api.log",
+            [*api_command, "--port", str(uncached_port), *uvicorn_flags],
+            {**env, "CABOOSE_READ_CACHE_ENABLED": "false"},
+            tmp / "api-uncached.log",
         ),
         start(
             [
@@ -222,7 +224,9 @@ def main() -> int:
     ]
     try:
         api = f"http://127.0.0.1:{api_port}"
+        uncached = f"http://127.0.0.1:{uncached_port}"
         wait_http(f"{api}/health")
+        wait_http(f"{uncached}/health")
         wait_http(f"http://127.0.0.1:{hello_port}/")
         with httpx.Client(base_url=api, timeout=30) as http:
             email, password = "bench@example.com", "measure twice cut once 42"
@@ -263,6 +267,11 @@ def main() -> int:
                 f"{api}/api/v1/workspaces/{workspace}/projects",
                 headers,
             ),
+            (
+                "same, read cache off (route every time)",
+                f"{uncached}/api/v1/workspaces/{workspace}/projects",
+                headers,
+            ),
             ("GET /me", f"{api}/api/v1/me", headers),
         ]
         use_wrk = shutil.which("wrk") is not None and not args.python_client
@@ -272,13 +281,16 @@ def main() -> int:
             else asyncio.run(drive(name, url, hdrs, args.seconds, args.concurrency))
             for name, url, hdrs in targets
         ]
-        page_times = []
+        page_times: dict[str, list[float]] = {"cached": [], "cache off": []}
         with httpx.Client(timeout=30) as http:
-            for _ in range(10):
-                started = time.perf_counter()
-                r = http.get(f"{api}/api/v1/workspaces/{big}/projects?limit=1000", headers=headers)
-                page_times.append((time.perf_counter() - started) * 1000)
-                assert r.status_code == 200 and len(r.json()["items"]) == 1000, r.text[:200]
+            for label, base in (("cached", api), ("cache off", uncached)):
+                for _ in range(10):
+                    started = time.perf_counter()
+                    r = http.get(
+                        f"{base}/api/v1/workspaces/{big}/projects?limit=1000", headers=headers
+                    )
+                    page_times[label].append((time.perf_counter() - started) * 1000)
+                    assert r.status_code == 200 and len(r.json()["items"]) == 1000, r.text[:200]
     finally:
         for process in processes:
             process.terminate()
@@ -302,8 +314,10 @@ def main() -> int:
             f"{result.name:<40} {result.rps:>9.0f} {result.rps / baseline:>8.0%} "
             f"{result.pct(0.50):>8.1f} {result.pct(0.99):>8.1f} {result.errors:>7}"
         )
-    median, worst = statistics.median(page_times), max(page_times)
-    print(f"\n1000-item page: median {median:.0f} ms, max {worst:.0f} ms")
+    print()
+    for label, times in page_times.items():
+        median, worst = statistics.median(times), max(times)
+        print(f"1000-item page, {label}: median {median:.0f} ms, max {worst:.0f} ms")
     return 0
 
 

@@ -136,6 +136,10 @@ class Settings(BaseSettings):
     rate_limit_writes: str = "30/minute"
     rate_limit_auth: str = "10/minute"
 
+    # Pages many requests read kept in memory per API process, checked against Redis on each
+    # request (see core/read_cache.py). Off: every read runs its route.
+    read_cache_enabled: bool = True
+
     log_level: str = "INFO"
     log_json: bool | None = Field(default=None, description="JSON log lines; default: production.")
 

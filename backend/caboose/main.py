@@ -34,8 +34,10 @@ from caboose.config import Settings, get_settings
 from caboose.core.logging import configure_logging
 from caboose.core.principals import PrincipalCache
 from caboose.core.rate_limit import RateLimiter, RateLimitPolicy
+from caboose.core.read_cache import ReadCache
 from caboose.database import Database
 from caboose.middleware.body_limit import BodySizeLimitMiddleware
+from caboose.middleware.cached_reads import CachedReadsMiddleware
 from caboose.middleware.exception_handlers import install_exception_handlers
 from caboose.middleware.request_context import RequestContextMiddleware
 from caboose.monitoring.prometheus import PrometheusMiddleware
@@ -53,6 +55,14 @@ def operation_id(route: APIRoute) -> str:
     """Stable ``{tag}-{name}`` operation ids: the generated dashboard client keys on them."""
     tag = str(route.tags[0]) if route.tags else "default"
     return f"{tag}-{route.name}"
+
+
+def route_path(router: APIRouter, endpoint: object) -> str:
+    """The path of ``router``'s route whose endpoint is ``endpoint``."""
+    for route in router.routes:
+        if isinstance(route, APIRoute) and route.endpoint is endpoint:
+            return route.path
+    raise LookupError(f"no route of {router} serves {endpoint}")
 
 
 def api_router() -> APIRouter:
@@ -140,6 +150,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(api_router())
 
     # Added last = outermost: request id first, so every later layer (and error) can use it.
+    if settings.read_cache_enabled:  # innermost: it stands in front of routing only
+        app.state.read_cache = ReadCache()
+        app.add_middleware(
+            CachedReadsMiddleware,
+            path=API_PREFIX + route_path(projects.router, projects.list_projects),
+            cache=app.state.read_cache,
+        )
     app.add_middleware(
         BodySizeLimitMiddleware,
         default_limit=settings.max_request_body_bytes,

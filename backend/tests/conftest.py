@@ -25,9 +25,8 @@ from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
-from caboose.api.deps import get_session
+from caboose.api.deps import get_session, publish_commit
 from caboose.config import Environment, Settings
-from caboose.core.principals import publish_principal_changes
 from caboose.core.sessions import SessionPolicy, issue_session
 from caboose.database import Database, create_engine, is_sqlite
 from caboose.main import create_app
@@ -195,8 +194,8 @@ async def _request_session_override(request: Request) -> AsyncIterator[AsyncSess
         except BaseException:
             await session.rollback()
             raise
-    # As get_session does after its commit: membership changes reach the principal cache.
-    await publish_principal_changes(request.app.state.redis, session)
+    # As get_session does after its commit: changes reach the principal and read caches.
+    await publish_commit(request.app.state.redis, session)
 
 
 @pytest.fixture(scope="session")

@@ -19,6 +19,7 @@ from fastapi import Depends, Request
 from redis.asyncio import Redis
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.datastructures import State
 
 from caboose.api.auth_cookies import ACCESS_COOKIE, check_csrf
 from caboose.config import Settings
@@ -28,10 +29,12 @@ from caboose.core.keys import PlatformKeys, platform_keys
 from caboose.core.permissions import Permission, has_permission, role_at_least
 from caboose.core.principals import (
     PrincipalCache,
+    Roles,
     generation_key,
     publish_principal_changes,
 )
 from caboose.core.rate_limit import RateLimiter
+from caboose.core.read_cache import publish_read_changes
 from caboose.core.sessions import SessionPolicy, check_not_revoked, decode_access_token
 from caboose.database import Database, session_scope
 from caboose.models import (
@@ -69,13 +72,21 @@ async def get_database(request: Request) -> Database:
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """One session per request: committed when the route returns, rolled back if it raises.
-    Membership changes it committed are then announced (see ``core/principals.py``)."""
+    Membership and project changes it committed are then announced (``core/principals.py``,
+    ``core/read_cache.py``)."""
     database: Database = request.app.state.database
     is_read = request.method in {"GET", "HEAD", "OPTIONS"}
     sessionmaker = database.read_sessionmaker if is_read else database.sessionmaker
     async with session_scope(sessionmaker) as session:
         yield session
-    await publish_principal_changes(request.app.state.redis, session)
+    await publish_commit(request.app.state.redis, session)
+
+
+async def publish_commit(redis: Redis, session: AsyncSession) -> None:
+    """After ``session`` committed: the membership and project changes it made reach every
+    process's caches."""
+    await publish_principal_changes(redis, session)
+    await publish_read_changes(redis, session)
 
 
 async def get_redis(request: Request) -> Redis:
@@ -87,14 +98,12 @@ async def get_keys(request: Request) -> PlatformKeys:
     return platform_keys(request.app.state.settings)
 
 
-async def get_session_policy(request: Request) -> SessionPolicy:
-    """Built once per settings object: ``platform_keys`` touches the data dir and key files
-    (a dozen system calls), too much for every authenticated request, and the JWT secret does
-    not change while the process runs."""
-    settings: Settings = request.app.state.settings
-    cached: tuple[Settings, SessionPolicy] | None = getattr(
-        request.app.state, "session_policy", None
-    )
+def session_policy(state: State) -> SessionPolicy:
+    """The app's session policy, built once per settings object: ``platform_keys`` touches the
+    data dir and key files (a dozen system calls), too much for every authenticated request,
+    and the JWT secret does not change while the process runs."""
+    settings: Settings = state.settings
+    cached: tuple[Settings, SessionPolicy] | None = getattr(state, "session_policy", None)
     if cached is not None and cached[0] is settings:
         return cached[1]
     policy = SessionPolicy(
@@ -102,8 +111,12 @@ async def get_session_policy(request: Request) -> SessionPolicy:
         access_ttl=timedelta(minutes=settings.access_token_minutes),
         refresh_ttl=timedelta(days=settings.refresh_token_days),
     )
-    request.app.state.session_policy = (settings, policy)
+    state.session_policy = (settings, policy)
     return policy
+
+
+async def get_session_policy(request: Request) -> SessionPolicy:
+    return session_policy(request.app.state)
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
@@ -208,47 +221,67 @@ async def _from_api_token(session: AsyncSession, keys: PlatformKeys, token: str)
     )
 
 
-async def _authenticate(
-    request: Request,
-    session: SessionDep,
-    redis: RedisDep,
-    policy: SessionPolicyDep,
-) -> _AuthResult:
+def session_token(request: Request) -> tuple[str, AuthMethod] | None:
+    """The session token (JWT) a request carries, Bearer header first, then the access
+    cookie; None without one, or when the Bearer value is an API token."""
+    bearer = _bearer(request)
+    if bearer is not None:
+        return None if looks_like_api_token(bearer) else (bearer, "bearer")
+    cookie = request.cookies.get(ACCESS_COOKIE)
+    return None if cookie is None else (cookie, "cookie")
+
+
+@dataclass(frozen=True, slots=True)
+class CheckedSession:
+    user_id: uuid.UUID
+    generation: str | None
+    roles: Roles | None  # as remembered by the principal cache; None: load them
+    also: list[str | None]
+
+
+async def check_session(state: State, token: str, *also: str) -> CheckedSession:
+    """A session token verified (signature, expiry, not revoked) with the caller's remembered
+    roles, and the values of the Redis keys ``also`` read in the same round trip. Raises
+    ``AuthenticationError`` (or ``ValueError`` for a token whose subject is not an id)."""
+    claims = decode_access_token(session_policy(state), token)
+    user_id = uuid.UUID(claims.subject)
+    generation, *values = await check_not_revoked(
+        state.redis, claims, generation_key(user_id), *also
+    )
+    cache: PrincipalCache = state.principal_cache
+    return CheckedSession(user_id, generation, cache.get(user_id, generation), values)
+
+
+async def _authenticate(request: Request, session: SessionDep) -> _AuthResult:
     """Resolve the caller once per request (FastAPI caches this dependency)."""
     bearer = _bearer(request)
-    method: AuthMethod
     if bearer is not None and looks_like_api_token(bearer):
-        # The keys only here: resolving them costs file-system calls (see get_session_policy).
+        # The keys only here: resolving them costs file-system calls (see session_policy).
         keys = await get_keys(request)
         result = await _from_api_token(session, keys, bearer)
         if isinstance(result, str):
             return _AuthResult(None, result)
         request.state.user_id = str(result.user_id)
         return _AuthResult(result)
-    if bearer is not None:
-        token, method = bearer, "bearer"
-    elif ACCESS_COOKIE in request.cookies:
-        token, method = request.cookies[ACCESS_COOKIE], "cookie"
-    else:
+    found = session_token(request)
+    if found is None:
         return _AuthResult(None)
+    token, method = found
     try:
-        claims = decode_access_token(policy, token)
-        user_id = uuid.UUID(claims.subject)
-        # Revocation and the user's principal generation: one Redis round trip.
-        (generation,) = await check_not_revoked(redis, claims, generation_key(user_id))
+        checked = await check_session(request.app.state, token)
     except AuthenticationError as exc:
         return _AuthResult(None, exc.detail)
     except ValueError:
         return _AuthResult(None, "Invalid access token")
-    cache: PrincipalCache = request.app.state.principal_cache
-    roles = cache.get(user_id, generation)
+    roles = checked.roles
     if roles is None:
-        loaded = await load_active_roles(session, user_id)
+        loaded = await load_active_roles(session, checked.user_id)
         if loaded is None:
             return _AuthResult(None, "This account no longer exists or is disabled")
-        roles = cache.put(user_id, generation, loaded)
-    request.state.user_id = str(user_id)
-    return _AuthResult(Principal(user_id=user_id, method=method, roles=roles))
+        cache: PrincipalCache = request.app.state.principal_cache
+        roles = cache.put(checked.user_id, checked.generation, loaded)
+    request.state.user_id = str(checked.user_id)
+    return _AuthResult(Principal(user_id=checked.user_id, method=method, roles=roles))
 
 
 AuthResultDep = Annotated[_AuthResult, Depends(_authenticate)]
@@ -297,6 +330,12 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
+def budget_key(is_read: bool, who: str) -> str:
+    """The limiter key of the read or write budget of ``who`` (``user:<id>``, ``ip:<address>``,
+    ``hook:<webhook id>``)."""
+    return f"{'read' if is_read else 'write'}:{who}"
+
+
 async def enforce_rate_limit(request: Request, principal: OptionalPrincipalDep) -> None:
     """Reads and writes each have a budget per user (per address before sign-in)."""
     limiter: RateLimiter | None = getattr(request.app.state, "rate_limiter", None)
@@ -311,7 +350,7 @@ async def enforce_rate_limit(request: Request, principal: OptionalPrincipalDep) 
         key = f"hook:{webhook_id}"
     is_read = request.method in {"GET", "HEAD", "OPTIONS"}
     item = limiter.policy.reads if is_read else limiter.policy.writes
-    await limiter.hit(item, f"{'read' if is_read else 'write'}:{key}")
+    await limiter.hit(item, budget_key(is_read, key))
 
 
 async def enforce_auth_rate_limit(request: Request) -> None:

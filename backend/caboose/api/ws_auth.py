@@ -31,7 +31,6 @@ import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from datetime import timedelta
 from typing import Any, Final, TypeVar
 from urllib.parse import urlsplit
 
@@ -47,13 +46,14 @@ from caboose.api.deps import (
     _from_api_token,
     _roles_of,
     get_session,
+    session_policy,
 )
 from caboose.config import Settings
 from caboose.core.api_tokens import looks_like_api_token
 from caboose.core.errors import AuthenticationError, NotFoundError
 from caboose.core.keys import platform_keys
 from caboose.core.permissions import Permission
-from caboose.core.sessions import SessionPolicy, check_access_token
+from caboose.core.sessions import check_access_token
 from caboose.database import session_scope
 from caboose.models import User
 
@@ -123,15 +123,6 @@ async def with_session(websocket: WebSocket, work: Callable[[AsyncSession], Awai
         return await work(session)
 
 
-def _session_policy(settings: Settings) -> SessionPolicy:
-    # The same policy as deps.get_session_policy, which takes a Request.
-    return SessionPolicy(
-        secret=platform_keys(settings).jwt_secret,
-        access_ttl=timedelta(minutes=settings.access_token_minutes),
-        refresh_ttl=timedelta(days=settings.refresh_token_days),
-    )
-
-
 def _origin(url: str) -> str:
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}".lower()
@@ -184,7 +175,7 @@ async def _principal_from_token(websocket: WebSocket, token: str, method: AuthMe
                 raise WebSocketRefusalError(CLOSE_UNAUTHENTICATED, result)
             return result
         try:
-            claims = await check_access_token(redis, _session_policy(settings), token)
+            claims = await check_access_token(redis, session_policy(websocket.app.state), token)
             user_id = uuid.UUID(claims.subject)
         except AuthenticationError as exc:
             raise WebSocketRefusalError(CLOSE_UNAUTHENTICATED, exc.detail[:120]) from None
