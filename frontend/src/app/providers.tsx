@@ -1,7 +1,7 @@
 "use client";
 import { MutationCache, QueryCache, QueryClient, QueryClientProvider } from "@tanstack/react-query";
 import * as React from "react";
-import { Toaster } from "sonner";
+import { LazyToaster } from "@/components/ui/toaster";
 import { TooltipProvider } from "@/components/ui/tooltip";
 import { ApiError } from "@/lib/api/problem";
 import { toastError } from "@/lib/toast";
@@ -40,17 +40,7 @@ export function Providers({ children }: { children: React.ReactNode }) {
     <QueryClientProvider client={client}>
       <TooltipProvider delayDuration={300}>
         {children}
-        <Toaster
-          theme="dark"
-          position="bottom-right"
-          closeButton
-          toastOptions={{
-            classNames: {
-              toast: "!bg-gray-900/95 !backdrop-blur-xl !border-white/10 !text-slate-100",
-              description: "!text-slate-400",
-            },
-          }}
-        />
+        <LazyToaster />
       </TooltipProvider>
     </QueryClientProvider>
   );
