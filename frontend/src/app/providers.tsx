@@ -2,7 +2,6 @@
 import { MutationCache, QueryCache, QueryClient, QueryClientProvider } from "@tanstack/react-query";
 import * as React from "react";
 import { LazyToaster } from "@/components/ui/toaster";
-import { TooltipProvider } from "@/components/ui/tooltip";
 import { ApiError } from "@/lib/api/problem";
 import { toastError } from "@/lib/toast";
 
@@ -38,10 +37,8 @@ export function Providers({ children }: { children: React.ReactNode }) {
   const [client] = React.useState(makeClient);
   return (
     <QueryClientProvider client={client}>
-      <TooltipProvider delayDuration={300}>
-        {children}
-        <LazyToaster />
-      </TooltipProvider>
+      {children}
+      <LazyToaster />
     </QueryClientProvider>
   );
 }

@@ -3,14 +3,15 @@ import { DropdownMenu as M } from "radix-ui";
 import * as React from "react";
 import { cn } from "@/lib/utils";
 
-export const Dropdown = M.Root;
-export const DropdownTrigger = M.Trigger;
-export const DropdownSeparator = () => <M.Separator className="my-1 h-px bg-white/10" />;
-export const DropdownLabel = ({ children }: { children: React.ReactNode }) => (
+// Radix' dropdown menu, styled; loaded by ./dropdown.tsx when needed.
+export const Root = M.Root;
+export const Trigger = M.Trigger;
+export const Separator = () => <M.Separator className="my-1 h-px bg-white/10" />;
+export const Label = ({ children }: { children: React.ReactNode }) => (
   <M.Label className="px-2 py-1.5 text-[11px] font-medium tracking-wide text-slate-500 uppercase">{children}</M.Label>
 );
 
-export function DropdownContent({ className, ...props }: React.ComponentProps<typeof M.Content>) {
+export function Content({ className, ...props }: React.ComponentProps<typeof M.Content>) {
   return (
     <M.Portal>
       <M.Content
@@ -23,7 +24,7 @@ export function DropdownContent({ className, ...props }: React.ComponentProps<ty
   );
 }
 
-export function DropdownItem({ className, danger, ...props }: React.ComponentProps<typeof M.Item> & { danger?: boolean }) {
+export function Item({ className, danger, ...props }: React.ComponentProps<typeof M.Item> & { danger?: boolean }) {
   return (
     <M.Item
       className={cn(
