@@ -1,8 +1,7 @@
 "use client";
 import { MutationCache, QueryCache, QueryClient, QueryClientProvider } from "@tanstack/react-query";
 import * as React from "react";
-import { Toaster } from "sonner";
-import { TooltipProvider } from "@/components/ui/tooltip";
+import { LazyToaster } from "@/components/ui/toaster";
 import { ApiError } from "@/lib/api/problem";
 import { toastError } from "@/lib/toast";
 
@@ -38,20 +37,8 @@ export function Providers({ children }: { children: React.ReactNode }) {
   const [client] = React.useState(makeClient);
   return (
     <QueryClientProvider client={client}>
-      <TooltipProvider delayDuration={300}>
-        {children}
-        <Toaster
-          theme="dark"
-          position="bottom-right"
-          closeButton
-          toastOptions={{
-            classNames: {
-              toast: "!bg-gray-900/95 !backdrop-blur-xl !border-white/10 !text-slate-100",
-              description: "!text-slate-400",
-            },
-          }}
-        />
-      </TooltipProvider>
+      {children}
+      <LazyToaster />
     </QueryClientProvider>
   );
 }

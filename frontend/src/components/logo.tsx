@@ -1,4 +1,4 @@
-import Link from "next/link";
+import { SettledLink } from "@/components/ui/settled-link";
 import { cn } from "@/lib/utils";
 
 export function LogoMark({ className }: { className?: string }) {
@@ -20,9 +20,9 @@ export function LogoMark({ className }: { className?: string }) {
 
 export function Logo({ href = "/" }: { href?: string }) {
   return (
-    <Link href={href} className="flex items-center gap-2 rounded-md font-semibold tracking-tight text-white">
+    <SettledLink href={href} className="flex items-center gap-2 rounded-md font-semibold tracking-tight text-white">
       <LogoMark />
       <span>Caboose</span>
-    </Link>
+    </SettledLink>
   );
 }

@@ -2,18 +2,19 @@
 import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { Plus, Radio, ServerCog, Trash2 } from "lucide-react";
 import dynamic from "next/dynamic";
-import Link from "next/link";
 import { usePathname, useRouter, useSearchParams } from "next/navigation";
 import * as React from "react";
 import { useSetCurrentWorkspace } from "@/components/shell/workspace-context";
 import { Button } from "@/components/ui/button";
 import { EmptyState, ErrorState, Skeleton } from "@/components/ui/misc";
 import { Select } from "@/components/ui/select";
+import { SettledLink } from "@/components/ui/settled-link";
 import { Tooltip } from "@/components/ui/tooltip";
 import { api, type ProjectDetail } from "@/lib/api";
 import { useServiceStates } from "@/lib/deployments";
 import { can } from "@/lib/permissions";
 import { keys, useProject, useRole } from "@/lib/queries";
+import { markSettled } from "@/lib/settle";
 import { loadMonoFont } from "@/lib/utils";
 import { useProjectEvents } from "@/lib/ws/project-events";
 import { CabooseUpSnippet } from "./caboose-up-snippet";
@@ -74,6 +75,12 @@ export function ProjectCanvas({ projectId }: { projectId: string }) {
     (id: string) => updateRef.current({ service: id, tab: "deployments", deployment: null }, "push"),
     [],
   );
+  // The canvas has shown what it is for (its cards with their statuses, the empty state or an
+  // error): work that can wait may start (lib/settle.ts).
+  const shown = project.isError || (!!project.data && !services.some((s) => states[s.id]?.loading));
+  React.useEffect(() => {
+    if (shown) markSettled();
+  }, [shown]);
   // Once the canvas is idle, fetch the log font, so opening a service's logs never waits on it.
   React.useEffect(() => {
     const idle = window.requestIdleCallback ?? ((fn: () => void) => window.setTimeout(fn, 1000));
@@ -107,7 +114,7 @@ export function ProjectCanvas({ projectId }: { projectId: string }) {
         <div className="mx-auto flex max-w-[1600px] flex-wrap items-center gap-3 px-4 py-3 sm:px-6">
           <div className="mr-auto min-w-0">
             <nav aria-label="Breadcrumb" className="text-xs text-slate-500">
-              <Link href={data ? `/w/${data.workspace_id}` : "#"} className="hover:text-slate-300">Projects</Link>
+              <SettledLink href={data ? `/w/${data.workspace_id}` : "#"} className="hover:text-slate-300">Projects</SettledLink>
             </nav>
             <h1 className="flex items-center gap-2 truncate text-lg font-semibold text-white">
               {data?.name ?? <Skeleton className="h-6 w-40" />}

@@ -254,81 +254,46 @@ export function LogView({ deploymentId, className }: { deploymentId: string; cla
   };
 
   const showReplica = buffer.replicas.size > 1;
-  const replicas = [...buffer.replicas].sort((a, b) => a - b);
-  const toggleStream = (s: string) =>
-    setStreams((prev) => {
-      const next = new Set(prev);
-      if (next.has(s)) next.delete(s);
-      else next.add(s);
-      return next;
-    });
+  const replicaKey = [...buffer.replicas].sort((a, b) => a - b).join(",");
+  const toggleStream = React.useCallback(
+    (s: string) =>
+      setStreams((prev) => {
+        const next = new Set(prev);
+        if (next.has(s)) next.delete(s);
+        else next.add(s);
+        return next;
+      }),
+    [],
+  );
+  // The toolbar's actions read the current count through a ref: they stay the same functions, so
+  // a batch of lines does not re-render the toolbar (only the rows and the footer change).
+  const countRef = React.useRef(count);
+  countRef.current = count;
+  const onCopy = React.useCallback(async () => {
+    if (await copyText(buffer.toText())) toast.success(`Copied ${countRef.current.toLocaleString()} lines`);
+  }, [buffer]);
+  const onDownload = React.useCallback(
+    () => downloadText(`deployment-${deploymentId.slice(0, 8)}.log`, buffer.toText()),
+    [buffer, deploymentId],
+  );
 
   return (
     <div className={cn("flex min-h-0 flex-1 flex-col", className)} data-testid="log-view" data-lines={buffer.lines.length} data-visible={count}>
-      <div className="flex flex-wrap items-center gap-2 border-b border-white/10 px-4 py-2 sm:px-5">
-        <div className="relative min-w-[10rem] flex-1">
-          <Search className="pointer-events-none absolute top-1/2 left-2.5 h-3.5 w-3.5 -translate-y-1/2 text-slate-500" aria-hidden />
-          <Input
-            value={search}
-            onChange={(e) => setSearch(e.target.value)}
-            placeholder="Search logs"
-            aria-label="Search logs"
-            className="h-8 pl-8 text-xs"
-            type="search"
-          />
-        </div>
-        <div role="group" aria-label="Streams" className="flex items-center gap-1">
-          {STREAMS.map((s) => (
-            <button
-              key={s}
-              type="button"
-              aria-pressed={streams.has(s)}
-              onClick={() => toggleStream(s)}
-              className={cn(
-                "h-8 rounded-md border px-2 text-xs",
-                streams.has(s) ? "border-violet-500/60 bg-violet-600/20 text-white" : "border-white/10 text-slate-400 hover:text-white",
-              )}
-            >
-              {s}
-            </button>
-          ))}
-        </div>
-        {replicas.length > 1 ? (
-          <Select aria-label="Replica" value={replica ?? ""} onChange={(e) => setReplica(e.target.value === "" ? null : Number(e.target.value))} className="h-8 w-32 text-xs">
-            <option value="">All replicas</option>
-            {replicas.map((r) => (
-              <option key={r} value={r}>
-                Replica {r}
-              </option>
-            ))}
-          </Select>
-        ) : null}
-        <div className="ml-auto flex items-center gap-1">
-          <Button
-            variant="ghost"
-            size="sm"
-            onClick={() => stream.setPaused(!stream.paused)}
-            aria-pressed={stream.paused}
-            title={stream.paused ? "Resume: show new lines" : "Pause: hold new lines"}
-          >
-            {stream.paused ? <Play className="h-3.5 w-3.5" /> : <Pause className="h-3.5 w-3.5" />}
-            {stream.paused ? `Resume${stream.pending ? ` (${stream.pending.toLocaleString()} new)` : ""}` : "Pause"}
-          </Button>
-          <Button
-            variant="ghost"
-            size="sm"
-            onClick={async () => {
-              if (await copyText(buffer.toText())) toast.success(`Copied ${count.toLocaleString()} lines`);
-            }}
-            disabled={!count}
-          >
-            Copy
-          </Button>
-          <Button variant="ghost" size="icon" aria-label="Download logs" title="Download logs" onClick={() => downloadText(`deployment-${deploymentId.slice(0, 8)}.log`, buffer.toText())} disabled={!count}>
-            <Download className="h-4 w-4" />
-          </Button>
-        </div>
-      </div>
+      <LogToolbar
+        search={search}
+        onSearch={setSearch}
+        streams={streams}
+        onToggleStream={toggleStream}
+        replicaKey={replicaKey}
+        replica={replica}
+        onReplica={setReplica}
+        paused={stream.paused}
+        pending={stream.paused ? stream.pending : 0}
+        onPause={stream.setPaused}
+        hasLines={count > 0}
+        onCopy={onCopy}
+        onDownload={onDownload}
+      />
       <div className="relative min-h-0 flex-1">
         <div
           ref={scrollRef}
@@ -385,15 +350,121 @@ export function LogView({ deploymentId, className }: { deploymentId: string; cla
           </Button>
         ) : null}
       </div>
-      <div className="flex items-center justify-between border-t border-white/10 px-4 py-1.5 text-[11px] text-slate-500 sm:px-5" aria-live="polite">
-        <span>
-          {count.toLocaleString()} {count === buffer.lines.length ? "lines" : `of ${buffer.lines.length.toLocaleString()} lines`}
-        </span>
-        <span className="flex items-center gap-1.5">
-          <span className={cn("h-1.5 w-1.5 rounded-full", stream.connected ? "bg-emerald-400" : stream.ended ? "bg-slate-500" : "bg-amber-400 animate-status")} aria-hidden />
-          {stream.connected ? "Live" : stream.ended ? "Stream ended" : "Connecting"}
-        </span>
-      </div>
+      <LogFooter count={count} total={buffer.lines.length} connected={stream.connected} ended={stream.ended} />
     </div>
   );
 }
+
+/** Search, stream and replica filters, pause, copy, download: re-rendered when one of them changes. */
+const LogToolbar = React.memo(function LogToolbar({
+  search,
+  onSearch,
+  streams,
+  onToggleStream,
+  replicaKey,
+  replica,
+  onReplica,
+  paused,
+  pending,
+  onPause,
+  hasLines,
+  onCopy,
+  onDownload,
+}: {
+  search: string;
+  onSearch: (value: string) => void;
+  streams: ReadonlySet<string>;
+  onToggleStream: (stream: string) => void;
+  /** The replicas seen so far, sorted, comma-separated. */
+  replicaKey: string;
+  replica: number | null;
+  onReplica: (replica: number | null) => void;
+  paused: boolean;
+  /** Lines held while paused. */
+  pending: number;
+  onPause: (paused: boolean) => void;
+  hasLines: boolean;
+  onCopy: () => Promise<void>;
+  onDownload: () => void;
+}) {
+  const replicas = replicaKey ? replicaKey.split(",").map(Number) : [];
+  return (
+    <div className="flex flex-wrap items-center gap-2 border-b border-white/10 px-4 py-2 sm:px-5">
+      <div className="relative min-w-[10rem] flex-1">
+        <Search className="pointer-events-none absolute top-1/2 left-2.5 h-3.5 w-3.5 -translate-y-1/2 text-slate-500" aria-hidden />
+        <Input
+          value={search}
+          onChange={(e) => onSearch(e.target.value)}
+          placeholder="Search logs"
+          aria-label="Search logs"
+          className="h-8 pl-8 text-xs"
+          type="search"
+        />
+      </div>
+      <div role="group" aria-label="Streams" className="flex items-center gap-1">
+        {STREAMS.map((s) => (
+          <button
+            key={s}
+            type="button"
+            aria-pressed={streams.has(s)}
+            onClick={() => onToggleStream(s)}
+            className={cn(
+              "h-8 rounded-md border px-2 text-xs",
+              streams.has(s) ? "border-violet-500/60 bg-violet-600/20 text-white" : "border-white/10 text-slate-400 hover:text-white",
+            )}
+          >
+            {s}
+          </button>
+        ))}
+      </div>
+      {replicas.length > 1 ? (
+        <Select aria-label="Replica" value={replica ?? ""} onChange={(e) => onReplica(e.target.value === "" ? null : Number(e.target.value))} className="h-8 w-32 text-xs">
+          <option value="">All replicas</option>
+          {replicas.map((r) => (
+            <option key={r} value={r}>
+              Replica {r}
+            </option>
+          ))}
+        </Select>
+      ) : null}
+      <div className="ml-auto flex items-center gap-1">
+        <Button
+          variant="ghost"
+          size="sm"
+          onClick={() => onPause(!paused)}
+          aria-pressed={paused}
+          title={paused ? "Resume: show new lines" : "Pause: hold new lines"}
+        >
+          {paused ? <Play className="h-3.5 w-3.5" /> : <Pause className="h-3.5 w-3.5" />}
+          {paused ? `Resume${pending ? ` (${pending.toLocaleString()} new)` : ""}` : "Pause"}
+        </Button>
+        <Button
+          variant="ghost"
+          size="sm"
+          onClick={() => void onCopy()}
+          disabled={!hasLines}
+        >
+          Copy
+        </Button>
+        <Button variant="ghost" size="icon" aria-label="Download logs" title="Download logs" onClick={onDownload} disabled={!hasLines}>
+          <Download className="h-4 w-4" />
+        </Button>
+      </div>
+    </div>
+  );
+});
+
+/** How many lines, and the stream's state (announced politely to screen readers). */
+const LogFooter = React.memo(function LogFooter({ count, total, connected, ended }: { count: number; total: number; connected: boolean; ended: boolean }) {
+  return (
+    <div className="flex items-center justify-between border-t border-white/10 px-4 py-1.5 text-[11px] text-slate-500 sm:px-5" aria-live="polite">
+      <span>
+        {count.toLocaleString()} {count === total ? "lines" : `of ${total.toLocaleString()} lines`}
+      </span>
+      <span className="flex items-center gap-1.5">
+        <span className={cn("h-1.5 w-1.5 rounded-full", connected ? "bg-emerald-400" : ended ? "bg-slate-500" : "bg-amber-400 animate-status")} aria-hidden />
+        {connected ? "Live" : ended ? "Stream ended" : "Connecting"}
+      </span>
+    </div>
+  );
+});

@@ -2,7 +2,6 @@
 import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { Check, ChevronsUpDown, KeyRound, LogOut, Plus, Settings, Users } from "lucide-react";
 import dynamic from "next/dynamic";
-import Link from "next/link";
 import { usePathname, useRouter } from "next/navigation";
 import * as React from "react";
 import { Logo } from "@/components/logo";
@@ -16,6 +15,7 @@ import {
   DropdownTrigger,
 } from "@/components/ui/dropdown";
 import { Skeleton } from "@/components/ui/misc";
+import { SettledLink } from "@/components/ui/settled-link";
 import { api } from "@/lib/api";
 import { ROLE_LABELS } from "@/lib/permissions";
 import { useMe } from "@/lib/queries";
@@ -129,7 +129,7 @@ function NavLinks() {
       {links.map((l) => {
         const active = l.exact ? pathname === l.href : pathname.startsWith(l.href);
         return (
-          <Link
+          <SettledLink
             key={l.href}
             href={l.href}
             aria-current={active ? "page" : undefined}
@@ -139,7 +139,7 @@ function NavLinks() {
             )}
           >
             {l.label}
-          </Link>
+          </SettledLink>
         );
       })}
     </nav>
@@ -177,9 +177,9 @@ function MobileSettingsLink() {
   if (!workspaceId) return null;
   return (
     <Button asChild variant="ghost" size="icon" className="md:hidden">
-      <Link href={`/w/${workspaceId}/settings`} aria-label="Workspace settings">
+      <SettledLink href={`/w/${workspaceId}/settings`} aria-label="Workspace settings">
         <Settings className="h-4 w-4" />
-      </Link>
+      </SettledLink>
     </Button>
   );
 }

@@ -1,37 +1,112 @@
 "use client";
-import { DropdownMenu as M } from "radix-ui";
+import type { DropdownMenu as M } from "radix-ui";
 import * as React from "react";
-import { cn } from "@/lib/utils";
+import { lazyModule, mergeRefs, useFocusCarry } from "@/lib/lazy";
 
-export const Dropdown = M.Root;
-export const DropdownTrigger = M.Trigger;
-export const DropdownSeparator = () => <M.Separator className="my-1 h-px bg-white/10" />;
-export const DropdownLabel = ({ children }: { children: React.ReactNode }) => (
-  <M.Label className="px-2 py-1.5 text-[11px] font-medium tracking-wide text-slate-500 uppercase">{children}</M.Label>
-);
+/**
+ * Radix' dropdown menu, loaded once the page has settled or on the first press of a trigger
+ * (./dropdown-radix.tsx): with its focus scope, dismissable layer and positioning engine it was
+ * the largest part of the shell's first bundle. Until it is there, a Dropdown renders its
+ * trigger alone, with the same attributes; pressing it (pointer, Enter, Space, ArrowDown) loads
+ * the menu and opens it. A focused trigger keeps the focus when the menu arrives.
+ */
+const radix = lazyModule(() => import("./dropdown-radix"));
+const TriggerRef = React.createContext<React.Ref<HTMLElement> | undefined>(undefined);
 
-export function DropdownContent({ className, ...props }: React.ComponentProps<typeof M.Content>) {
-  return (
-    <M.Portal>
-      <M.Content
-        sideOffset={6}
-        align="end"
-        className={cn("card z-50 min-w-48 p-1 shadow-xl shadow-black/40", className)}
-        {...props}
-      />
-    </M.Portal>
-  );
+function loaded() {
+  const module = radix.current();
+  if (!module) throw new Error("Dropdown parts render inside a loaded <Dropdown>");
+  return module;
 }
 
-export function DropdownItem({ className, danger, ...props }: React.ComponentProps<typeof M.Item> & { danger?: boolean }) {
-  return (
-    <M.Item
-      className={cn(
-        "flex cursor-pointer items-center gap-2 rounded-md px-2 py-1.5 text-sm text-slate-200 outline-none select-none data-[disabled]:opacity-40 data-[highlighted]:bg-white/10",
-        danger && "text-red-300 data-[highlighted]:bg-red-500/15",
-        className,
-      )}
-      {...props}
-    />
+type TriggerChildProps = {
+  ref?: React.Ref<HTMLElement>;
+  onPointerDown?: (event: React.PointerEvent<HTMLElement>) => void;
+  onKeyDown?: (event: React.KeyboardEvent<HTMLElement>) => void;
+  onPointerEnter?: (event: React.PointerEvent<HTMLElement>) => void;
+  onFocus?: (event: React.FocusEvent<HTMLElement>) => void;
+};
+
+const OPEN_KEYS = new Set(["Enter", " ", "ArrowDown"]);
+
+export function Dropdown({ children, ...props }: React.ComponentProps<typeof M.Root>) {
+  const module = radix.use();
+  const carry = useFocusCarry(!!module);
+  const [openOnLoad, setOpenOnLoad] = React.useState(false);
+  if (module) {
+    return (
+      <TriggerRef.Provider value={carry}>
+        <module.Root {...props} defaultOpen={props.defaultOpen || openOnLoad}>
+          {children}
+        </module.Root>
+      </TriggerRef.Provider>
+    );
+  }
+  const trigger = React.Children.toArray(children).find(
+    (c): c is React.ReactElement<React.ComponentProps<typeof M.Trigger>> => React.isValidElement(c) && c.type === DropdownTrigger,
   );
+  if (!trigger) return null;
+  const open = () => {
+    setOpenOnLoad(true);
+    void radix.load().catch(() => setOpenOnLoad(false));
+  };
+  const { asChild, children: inner, ...triggerProps } = trigger.props;
+  const element = (
+    asChild && React.isValidElement(inner) ? inner : <button type="button">{inner}</button>
+  ) as React.ReactElement<TriggerChildProps>;
+  return React.cloneElement(element, {
+    ...(triggerProps as object),
+    "aria-haspopup": "menu",
+    "aria-expanded": false,
+    "data-state": "closed",
+    ref: mergeRefs(carry, element.props.ref),
+    onPointerDown: (event: React.PointerEvent<HTMLElement>) => {
+      element.props.onPointerDown?.(event);
+      if (event.button === 0 && !event.ctrlKey) {
+        event.preventDefault();
+        open();
+      }
+    },
+    onKeyDown: (event: React.KeyboardEvent<HTMLElement>) => {
+      element.props.onKeyDown?.(event);
+      if (OPEN_KEYS.has(event.key)) {
+        event.preventDefault();
+        open();
+      }
+    },
+    onPointerEnter: (event: React.PointerEvent<HTMLElement>) => {
+      element.props.onPointerEnter?.(event);
+      void radix.load().catch(() => {});
+    },
+    onFocus: (event: React.FocusEvent<HTMLElement>) => {
+      element.props.onFocus?.(event);
+      void radix.load().catch(() => {});
+    },
+  } as TriggerChildProps);
+}
+
+export function DropdownTrigger(props: React.ComponentProps<typeof M.Trigger>) {
+  const { Trigger } = loaded();
+  const ref = React.useContext(TriggerRef);
+  return <Trigger {...props} ref={mergeRefs(ref as React.Ref<HTMLButtonElement>, props.ref)} />;
+}
+
+export function DropdownContent(props: React.ComponentProps<typeof M.Content>) {
+  const { Content } = loaded();
+  return <Content {...props} />;
+}
+
+export function DropdownItem(props: React.ComponentProps<typeof M.Item> & { danger?: boolean }) {
+  const { Item } = loaded();
+  return <Item {...props} />;
+}
+
+export function DropdownLabel({ children }: { children: React.ReactNode }) {
+  const { Label } = loaded();
+  return <Label>{children}</Label>;
+}
+
+export function DropdownSeparator() {
+  const { Separator } = loaded();
+  return <Separator />;
 }

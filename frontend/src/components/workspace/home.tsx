@@ -11,6 +11,7 @@ import { api, type ProjectPublic } from "@/lib/api";
 import { displayStatus, useServiceStates } from "@/lib/deployments";
 import { can } from "@/lib/permissions";
 import { keys, useMe, useProjects, useRole } from "@/lib/queries";
+import { markSettled } from "@/lib/settle";
 import { timeAgo } from "@/lib/utils";
 import { NewProjectDialog } from "./new-project-dialog";
 
@@ -64,6 +65,11 @@ export function WorkspaceHome({ workspaceId }: { workspaceId: string }) {
   const [creating, setCreating] = React.useState(false);
   const workspace = me.data?.workspaces.find((w) => w.id === workspaceId);
   const mayCreate = can(role, "project:manage");
+  // The projects (or the error) are on the page: work that can wait may start (lib/settle.ts).
+  const shown = !projects.isPending;
+  React.useEffect(() => {
+    if (shown) markSettled();
+  }, [shown]);
 
   return (
     <div className="mx-auto w-full max-w-6xl px-4 py-8 sm:px-6">
