@@ -32,6 +32,7 @@ from typing import Final
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from caboose.core.generations import renew_generations
 from caboose.models.enums import Role
 
 GENERATION_PREFIX: Final = "caboose:principal:gen:"
@@ -85,13 +86,7 @@ def note_principal_change(session: AsyncSession, *user_ids: uuid.UUID) -> None:
 
 async def invalidate_principals(redis: Redis, user_ids: Iterable[uuid.UUID]) -> None:
     """Give each user a new generation: every process forgets what it remembered of them."""
-    ids = list(user_ids)
-    if not ids:
-        return
-    async with redis.pipeline(transaction=False) as pipe:
-        for user_id in ids:
-            pipe.set(generation_key(user_id), uuid.uuid4().hex)
-        await pipe.execute()
+    await renew_generations(redis, map(generation_key, user_ids))
 
 
 async def publish_principal_changes(redis: Redis, session: AsyncSession) -> None:

@@ -37,6 +37,7 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
+from caboose.core.generations import renew_generations
 from caboose.models import Project
 
 GENERATION_PREFIX: Final = "caboose:reads:gen:"
@@ -144,13 +145,7 @@ def _note_flushed_projects(session: Session, _context: Any) -> None:
 
 async def invalidate_reads(redis: Redis, tenant_ids: Iterable[uuid.UUID]) -> None:
     """Give each workspace a new generation: every process forgets the pages it kept of it."""
-    ids = list(tenant_ids)
-    if not ids:
-        return
-    async with redis.pipeline(transaction=False) as pipe:
-        for tenant_id in ids:
-            pipe.set(workspace_generation_key(tenant_id), uuid.uuid4().hex)
-        await pipe.execute()
+    await renew_generations(redis, map(workspace_generation_key, tenant_ids))
 
 
 async def publish_read_changes(redis: Redis, session: AsyncSession) -> None:
