@@ -8,8 +8,9 @@ API.md's shapes, generated data) so the figures are the dashboard's own, and pri
   rendered and the main thread free), median of 5, against the 404 page (the smallest page the
   app has) measured the same way in the same run; and the time until every card also shows its
   deployment status (one batched request: `GET /projects/{id}/deployments/latest`);
-- first-load JavaScript of each route, gzipped, computed from the build in `frontend/.next/`,
-  against the JavaScript every route shares (React + Next.js);
+- first-load JavaScript of each route, gzipped, computed from the build in `frontend/.next/`: the
+  page's chunks and every layout's above it (more than `next build` prints, which leaves the
+  layouts out), against the JavaScript every route shares (React, Next.js, the root layout);
 - while 100 000 log lines stream into the log view over a WebSocket (and it is then scrolled):
   the longest main-thread task and the worst and p99 frame times, against the same page idle.
 

@@ -2,7 +2,8 @@
 // The dashboard benchmark (run by bench/dashboard.py): prints JSON with
 //  - canvas: time to interactive of the project canvas with 50 services (ms), against the time to
 //    interactive of the smallest page (the 404 page) measured in the same run as the baseline;
-//  - firstLoad: first-load JS per route, gzipped (from .next/), against the framework's shared JS;
+//  - firstLoad: first-load JS per route (page and layouts), gzipped (from .next/), against the JS
+//    every route shares;
 //  - logs: main-thread blocking while 100 000 log lines stream into the log view (longest task,
 //    worst frame, p99 frame), against the same page idle.
 // It runs the built dashboard (`npm start`) against bench/mock-api.mjs, so it measures the
