@@ -42,3 +42,31 @@ export async function shot(page, name, options = {}) {
   await page.screenshot({ path: file, fullPage: false, ...options });
   return file;
 }
+
+const AXE_SOURCE = path.join(FRONTEND, "node_modules", "axe-core", "axe.min.js");
+
+/**
+ * Accessibility violations on the page as it is now (axe-core's WCAG 2.1 A and AA rules: contrast,
+ * names and labels, roles, landmarks, keyboard traps…), as "rule (impact, count): help — targets".
+ */
+export async function accessibilityViolations(page) {
+  await page.addScriptTag({ path: AXE_SOURCE });
+  const violations = await page.evaluate(async () => {
+    const result = await window.axe.run(document, { runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"] } });
+    return result.violations.map((v) => ({
+      id: v.id,
+      impact: v.impact,
+      help: v.help,
+      targets: v.nodes.slice(0, 5).map((n) => n.target.join(" ")),
+      count: v.nodes.length,
+    }));
+  });
+  return violations.map((v) => `${v.id} (${v.impact}, ${v.count}×): ${v.help} — ${v.targets.join(" | ")}`);
+}
+
+/** A main page reached: its screenshot, then fail if it breaks a WCAG 2.1 A/AA rule axe can check. */
+export async function checkpoint(page, name) {
+  await shot(page, name);
+  const violations = await accessibilityViolations(page);
+  if (violations.length) throw new Error(`${name}: accessibility violations (axe-core):\n${violations.join("\n")}`);
+}

@@ -11,7 +11,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { launch, shot } from "./browser.mjs";
+import { checkpoint, launch } from "./browser.mjs";
 
 const BASE = process.env.CABOOSE_E2E_URL?.replace(/\/$/, "");
 const DEPLOY_TIMEOUT = Number(process.env.CABOOSE_E2E_DEPLOY_TIMEOUT_MS ?? 240_000);
@@ -99,7 +99,7 @@ describe("dashboard end to end", { skip: BASE ? false : "CABOOSE_E2E_URL is not 
     }
     const onSetup = page.url().includes("/setup");
     if (!onSetup) await page.goto("/register");
-    await shot(page, onSetup ? "01-setup" : "01-register");
+    await checkpoint(page, onSetup ? "01-setup" : "01-register");
     await page.getByLabel("Your name").fill(owner.name);
     await page.getByLabel("Email").fill(owner.email);
     await page.getByLabel("Password", { exact: true }).fill(owner.password);
@@ -107,7 +107,7 @@ describe("dashboard end to end", { skip: BASE ? false : "CABOOSE_E2E_URL is not 
     await page.getByRole("button", { name: /create (owner )?account/i }).click();
     await page.waitForURL(/\/w\/[0-9a-f-]+$/);
     await page.getByRole("heading", { level: 1 }).waitFor();
-    await shot(page, "02-workspace-empty");
+    await checkpoint(page, "02-workspace-empty");
   });
 
   test("create a project and an empty service", async () => {
@@ -118,14 +118,14 @@ describe("dashboard end to end", { skip: BASE ? false : "CABOOSE_E2E_URL is not 
     projectUrl = new URL(page.url()).pathname;
     await page.getByText("Add your first service").waitFor();
     await waitFor(() => page.getByTestId("live-indicator").getAttribute("data-live").then((v) => v === "true"), { what: "the project events WebSocket" });
-    await shot(page, "03-project-empty");
+    await checkpoint(page, "03-project-empty");
 
     await page.getByRole("button", { name: "New service" }).first().click();
     await page.getByRole("tab", { name: /empty/i }).click();
     await page.getByLabel("Service name").fill(serviceName);
     await page.getByRole("button", { name: "Create service" }).click();
     await page.getByText("caboose up").first().waitFor();
-    await shot(page, "04-new-service-snippet");
+    await checkpoint(page, "04-new-service-snippet");
     await page.getByRole("button", { name: `Open ${serviceName}` }).click();
     await page.getByTestId("service-sheet").waitFor();
   });
@@ -134,7 +134,7 @@ describe("dashboard end to end", { skip: BASE ? false : "CABOOSE_E2E_URL is not 
     await page.getByTestId("upload-input").setInputFiles(sampleTarball());
     await page.getByRole("tab", { name: "Logs" }).waitFor();
     await waitFor(async () => (await page.getByTestId("log-line").count()) > 0, { timeout: DEPLOY_TIMEOUT, what: "build log lines" });
-    await shot(page, "05-build-logs");
+    await checkpoint(page, "05-build-logs");
     await waitFor(async () => (await page.getByTestId("service-url").count()) > 0, { timeout: DEPLOY_TIMEOUT, interval: 1000, what: "an ACTIVE deployment with a URL" });
     const url = await page.getByTestId("service-url").getAttribute("href");
     assert.ok(url, "the service has a public URL");
@@ -142,10 +142,30 @@ describe("dashboard end to end", { skip: BASE ? false : "CABOOSE_E2E_URL is not 
     assert.match(body, /no greeting/);
     await page.getByRole("tab", { name: "Deployments" }).click();
     await page.locator('[data-testid=deployment-row][data-status=ACTIVE]').first().waitFor();
-    await shot(page, "06-deployments");
+    await checkpoint(page, "06-deployments");
     await page.keyboard.press("Escape");
     await page.locator(`[data-testid=service-card][data-service=${serviceName}][data-status=ACTIVE]`).waitFor();
-    await shot(page, "07-canvas-active");
+    await checkpoint(page, "07-canvas-active");
+  });
+
+  test("the keyboard alone opens a service, with a visible focus, and Escape gives the focus back", async () => {
+    await page.reload();
+    const card = page.getByRole("button", { name: serviceName, exact: true });
+    await card.waitFor();
+    const focusedName = () => page.evaluate(() => document.activeElement?.textContent?.trim() ?? "");
+    let presses = 0;
+    while (!(await card.evaluate((el) => el === document.activeElement))) {
+      assert.ok(++presses <= 30, `Tab never reached the ${serviceName} card (last focus: ${await focusedName()})`);
+      await page.keyboard.press("Tab");
+    }
+    // The card's button is stretched over the card by its ::after, which draws the outline.
+    const outlines = await card.evaluate((el) => [getComputedStyle(el).outlineStyle, getComputedStyle(el, "::after").outlineStyle]);
+    assert.ok(outlines.some((style) => style !== "none"), `the focused card shows a focus outline (${outlines})`);
+    await page.keyboard.press("Enter");
+    await page.getByTestId("service-sheet").waitFor();
+    await page.keyboard.press("Escape");
+    await page.getByTestId("service-sheet").waitFor({ state: "detached" });
+    await waitFor(() => card.evaluate((el) => el === document.activeElement), { what: "the focus back on the card" });
   });
 
   test("set a variable and redeploy", async () => {
@@ -156,7 +176,7 @@ describe("dashboard end to end", { skip: BASE ? false : "CABOOSE_E2E_URL is not 
     await own.getByRole("combobox", { name: "Value", exact: true }).fill("hello from e2e");
     await own.getByRole("button", { name: "Add variable", exact: true }).click();
     await page.locator("[data-testid=variable-row][data-key=GREETING]").waitFor();
-    await shot(page, "08-variables");
+    await checkpoint(page, "08-variables");
     await page.getByRole("button", { name: "Redeploy now" }).click();
     const url = await page.getByTestId("service-url").getAttribute("href");
     await waitFor(async () => ((await appBody(browser, url)) || "").includes("hello from e2e"), {
@@ -181,7 +201,7 @@ describe("dashboard end to end", { skip: BASE ? false : "CABOOSE_E2E_URL is not 
     const url = await page.getByTestId("service-url").getAttribute("href");
     // A rollback reuses the first build (no rebuild); the app answers again through its route.
     assert.ok(await waitFor(() => appBody(browser, url), { what: "the rolled-back app answering" }));
-    await shot(page, "09-rolled-back");
+    await checkpoint(page, "09-rolled-back");
   });
 
   test("invite a member, who sees variable names but not values", async () => {
@@ -190,10 +210,10 @@ describe("dashboard end to end", { skip: BASE ? false : "CABOOSE_E2E_URL is not 
     await page.getByLabel("Email").fill(member.email);
     await page.getByRole("button", { name: "Invite" }).click();
     const link = await page.getByTestId("invitation-link").inputValue();
-    await shot(page, "10-invitation");
+    await checkpoint(page, "10-invitation");
     await page.getByRole("button", { name: "Done" }).click();
     await page.getByTestId("members").waitFor();
-    await shot(page, "11-workspace-settings");
+    await checkpoint(page, "11-workspace-settings");
 
     const other = await browser.newContext({ baseURL: BASE, viewport: { width: 1280, height: 860 } });
     const p2 = await other.newPage();
@@ -214,7 +234,7 @@ describe("dashboard end to end", { skip: BASE ? false : "CABOOSE_E2E_URL is not 
     assert.doesNotMatch(await row.getByTestId("variable-value").innerText(), /hello from e2e/);
     assert.equal(await p2.getByRole("button", { name: /add .*variable/i }).count(), 0, "a member cannot add variables");
     assert.equal(await p2.getByRole("tab", { name: "Settings" }).count(), 0, "a member has no settings tab");
-    await shot(p2, "12-member-variables");
+    await checkpoint(p2, "12-member-variables");
     await other.close();
   });
 
@@ -222,7 +242,7 @@ describe("dashboard end to end", { skip: BASE ? false : "CABOOSE_E2E_URL is not 
     await page.getByRole("button", { name: "Account menu" }).click();
     await page.getByRole("menuitem", { name: "Sign out" }).click();
     await page.waitForURL(/\/login/);
-    await shot(page, "13-login");
+    await checkpoint(page, "13-login");
     await page.goto(projectUrl);
     await page.waitForURL(/\/login\?next=/);
   });

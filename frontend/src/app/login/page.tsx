@@ -73,7 +73,7 @@ function LoginForm() {
         </Button>
         {setup.data?.github_enabled ? (
           <>
-            <div className="flex items-center gap-3 text-xs text-slate-500">
+            <div className="flex items-center gap-3 text-xs text-slate-400">
               <span className="h-px flex-1 bg-white/10" /> or <span className="h-px flex-1 bg-white/10" />
             </div>
             <Button asChild variant="secondary" size="lg" className="w-full">

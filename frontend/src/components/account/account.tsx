@@ -93,7 +93,7 @@ export function Account() {
               <li key={t.id} className="flex flex-wrap items-center gap-3 px-4 py-3 text-sm sm:px-5" data-testid="token-row">
                 <div className="min-w-0 flex-1">
                   <p className="truncate text-white">{t.name}</p>
-                  <p className="text-xs text-slate-500">
+                  <p className="text-xs text-slate-400">
                     <span className="font-mono">{t.prefix}…</span> · created {timeAgo(t.created_at)} · {t.last_used_at ? `used ${timeAgo(t.last_used_at)}` : "never used"}
                     {t.expires_at ? ` · expires ${timeAgo(t.expires_at)}` : ""}
                   </p>

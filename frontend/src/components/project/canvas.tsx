@@ -113,7 +113,7 @@ export function ProjectCanvas({ projectId }: { projectId: string }) {
       <div className="border-b border-white/10 bg-slate-950/60 backdrop-blur-xl">
         <div className="mx-auto flex max-w-[1600px] flex-wrap items-center gap-3 px-4 py-3 sm:px-6">
           <div className="mr-auto min-w-0">
-            <nav aria-label="Breadcrumb" className="text-xs text-slate-500">
+            <nav aria-label="Breadcrumb" className="text-xs text-slate-400">
               <SettledLink href={data ? `/w/${data.workspace_id}` : "#"} className="hover:text-slate-300">Projects</SettledLink>
             </nav>
             <h1 className="flex items-center gap-2 truncate text-lg font-semibold text-white">

@@ -110,7 +110,7 @@ export function NewServiceDialog({
               <span className="font-medium text-white">{created.name}</span> is ready. From your project folder, run:
             </p>
             <CabooseUpSnippet project={project.name} service={created.name} environment={environment} />
-            <p className="text-xs text-slate-500">The build logs stream in your terminal and in this dashboard.</p>
+            <p className="text-xs text-slate-400">The build logs stream in your terminal and in this dashboard.</p>
             <div className="flex justify-end">
               <Button
                 onClick={() => {

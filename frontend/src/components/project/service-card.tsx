@@ -88,7 +88,7 @@ function ServiceCardView({
               {service.name}
             </button>
           </h3>
-          <p className="truncate text-xs text-slate-500">{service.repo_url ? repoLabel(service.repo_url) : "Deployed with caboose up"}</p>
+          <p className="truncate text-xs text-slate-400">{service.repo_url ? repoLabel(service.repo_url) : "Deployed with caboose up"}</p>
         </div>
         <StatusDot status={status} className="mt-1.5" />
       </div>
@@ -98,7 +98,7 @@ function ServiceCardView({
         ) : status ? (
           <StatusBadge status={status} />
         ) : (
-          <span className="text-xs text-slate-500">Not deployed yet</span>
+          <span className="text-xs text-slate-400">Not deployed yet</span>
         )}
       </div>
       {url ? (
@@ -112,7 +112,7 @@ function ServiceCardView({
           <span className="truncate">{url.replace(/^https?:\/\//, "")}</span>
         </a>
       ) : (
-        <span className="text-xs text-slate-600">No public URL</span>
+        <span className="text-xs text-slate-400">No public URL</span>
       )}
       <div className="flex items-center justify-between border-t border-white/5 pt-2.5 text-xs text-slate-400">
         <span className="flex items-center gap-1.5">

@@ -58,9 +58,9 @@ function DeploymentRow({
       <div className="w-24 shrink-0">
         <StatusBadge status={deployment.status} />
       </div>
-      <button type="button" onClick={onOpenLogs} className="min-w-0 flex-1 text-left" aria-label={`Open logs of deployment ${deployment.id.slice(0, 8)}`}>
+      <button type="button" onClick={onOpenLogs} className="min-w-0 flex-1 text-left" title="Open its build and deploy logs">
         <p className="truncate text-sm text-slate-100">{title}</p>
-        <p className="flex flex-wrap items-center gap-x-2 text-xs text-slate-500">
+        <p className="flex flex-wrap items-center gap-x-2 text-xs text-slate-400">
           {deployment.commit_sha ? (
             <span className="inline-flex items-center gap-1 font-mono text-slate-400">
               <GitCommitHorizontal className="h-3 w-3" aria-hidden />

@@ -25,7 +25,7 @@ const SLICE = 250;
 const STREAMS = ["build", "stdout", "stderr", "system"] as const;
 const STREAM_STYLE: Record<string, string> = {
   build: "text-purple-400",
-  stdout: "text-slate-500",
+  stdout: "text-slate-400",
   stderr: "text-red-400",
   system: "text-cyan-400",
 };
@@ -35,9 +35,9 @@ const LogRow = React.memo(function LogRow({ line, showReplica }: { line: StoredL
   const time = line.ts.length >= 23 ? line.ts.slice(11, 23) : line.ts;
   return (
     <>
-      <span className="w-[6.5rem] shrink-0 text-slate-600 select-none">{time}</span>
-      <span className={cn("w-12 shrink-0 select-none", STREAM_STYLE[line.stream] ?? "text-slate-500")}>{line.stream}</span>
-      {showReplica ? <span className="w-6 shrink-0 text-slate-600 select-none">{line.replica ?? ""}</span> : null}
+      <span className="w-[6.5rem] shrink-0 text-slate-400 select-none">{time}</span>
+      <span className={cn("w-12 shrink-0 select-none", STREAM_STYLE[line.stream] ?? "text-slate-400")}>{line.stream}</span>
+      {showReplica ? <span className="w-6 shrink-0 text-slate-400 select-none">{line.replica ?? ""}</span> : null}
       <span className={cn("whitespace-pre", line.stream === "stderr" ? "text-red-200" : "text-slate-200")}>
         {spans.map((s, i) => (
           <span key={i} style={styleToCss(s.style)}>
@@ -308,7 +308,7 @@ export function LogView({ deploymentId, className }: { deploymentId: string; cla
           data-testid="log-scroll"
         >
           {count === 0 || !fontReady ? (
-            <p className="p-5 font-sans text-sm text-slate-500">
+            <p className="p-5 font-sans text-sm text-slate-400">
               {buffer.lines.length && !fontReady
                 ? "Loading…"
                 : buffer.lines.length
@@ -457,7 +457,7 @@ const LogToolbar = React.memo(function LogToolbar({
 /** How many lines, and the stream's state (announced politely to screen readers). */
 const LogFooter = React.memo(function LogFooter({ count, total, connected, ended }: { count: number; total: number; connected: boolean; ended: boolean }) {
   return (
-    <div className="flex items-center justify-between border-t border-white/10 px-4 py-1.5 text-[11px] text-slate-500 sm:px-5" aria-live="polite">
+    <div className="flex items-center justify-between border-t border-white/10 px-4 py-1.5 text-[11px] text-slate-400 sm:px-5" aria-live="polite">
       <span>
         {count.toLocaleString()} {count === total ? "lines" : `of ${total.toLocaleString()} lines`}
       </span>

@@ -112,7 +112,7 @@ export function ReferenceInput({
               className={cn("flex cursor-pointer items-center justify-between gap-3 rounded-md px-2 py-1.5 font-mono text-xs", i === active ? "bg-violet-600/30 text-white" : "text-slate-300")}
             >
               <span className="truncate">{`\${{${s.value}}}`}</span>
-              <span className="shrink-0 font-sans text-[10px] text-slate-500">{s.group}</span>
+              <span className="shrink-0 font-sans text-[10px] text-slate-400">{s.group}</span>
             </li>
           ))}
         </ul>

@@ -32,7 +32,7 @@ function Section({ title, description, children }: { title: string; description?
       <legend className="sr-only">{title}</legend>
       <div>
         <h3 className="text-sm font-semibold text-white">{title}</h3>
-        {description ? <p className="text-xs text-slate-500">{description}</p> : null}
+        {description ? <p className="text-xs text-slate-400">{description}</p> : null}
       </div>
       {children}
     </fieldset>
@@ -212,7 +212,7 @@ function Domains({ service, environmentId, mayManage }: { service: ServicePublic
           ))}
         </ul>
       ) : (
-        <p className="px-5 py-4 text-sm text-slate-500">No domain in this environment yet{mayManage ? ": generate one or add your own." : "."}</p>
+        <p className="px-5 py-4 text-sm text-slate-400">No domain in this environment yet{mayManage ? ": generate one or add your own." : "."}</p>
       )}
       {mayManage ? (
         <form
@@ -277,7 +277,7 @@ function Webhooks({ service, mayManage }: { service: ServicePublic; mayManage: b
               <Badge tone="cyan">{h.provider}</Badge>
               <code className="min-w-0 flex-1 truncate font-mono text-xs text-slate-300">{urlOf(h)}</code>
               <CopyButton text={urlOf(h)} label="Copy webhook URL" />
-              <span className="text-xs text-slate-500">
+              <span className="text-xs text-slate-400">
                 {h.last_delivery_at ? `Last delivery ${timeAgo(h.last_delivery_at)} (${h.last_delivery_status ?? "?"})` : "No delivery yet"}
               </span>
               {mayManage ? (
@@ -289,7 +289,7 @@ function Webhooks({ service, mayManage }: { service: ServicePublic; mayManage: b
           ))}
         </ul>
       ) : (
-        <p className="px-5 py-4 text-sm text-slate-500">No webhook: deploys happen when someone presses Deploy or runs caboose up.</p>
+        <p className="px-5 py-4 text-sm text-slate-400">No webhook: deploys happen when someone presses Deploy or runs caboose up.</p>
       )}
       <Dialog open={!!created} onOpenChange={(o) => !o && setCreated(null)}>
         <DialogContent title="Webhook created" description="Copy the secret now: it is shown this once.">
@@ -307,7 +307,7 @@ function Webhooks({ service, mayManage }: { service: ServicePublic; mayManage: b
                   <CopyButton text={created.secret} label="Copy secret" />
                 </div>
               </Field>
-              <p className="text-xs text-slate-500">
+              <p className="text-xs text-slate-400">
                 {created.provider === "github" ? "GitHub: content type application/json, the push event." : "GitLab: the secret goes in “Secret token”, push events."}
               </p>
               <div className="flex justify-end">

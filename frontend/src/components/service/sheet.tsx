@@ -90,7 +90,7 @@ export function ServiceSheet({
       >
         <div className="flex flex-wrap items-start gap-3 border-b border-white/10 px-4 py-4 sm:px-5">
           <div className="min-w-0 flex-1">
-            <p className="text-xs text-slate-500">
+            <p className="text-xs text-slate-400">
               {project.name} · {environment?.name}
             </p>
             <h2 className="flex flex-wrap items-center gap-2 text-lg font-semibold text-white">

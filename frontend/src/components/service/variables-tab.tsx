@@ -107,7 +107,7 @@ function VariableRow({
         </form>
       ) : (
         <span className="min-w-0 flex-1 truncate font-mono text-xs text-slate-400" data-testid="variable-value">
-          {mayRead && !sealed && revealed ? value || <em className="text-slate-600">empty</em> : MASK}
+          {mayRead && !sealed && revealed ? value || <em className="text-slate-400">empty</em> : MASK}
         </span>
       )}
       {!editing ? (
@@ -309,7 +309,7 @@ function VariableList({
               ))}
             </ul>
           ) : (
-            <p className="px-5 py-6 text-sm text-slate-500">{emptyText}</p>
+            <p className="px-5 py-6 text-sm text-slate-400">{emptyText}</p>
           )}
         </>
       )}

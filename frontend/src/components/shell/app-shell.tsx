@@ -46,12 +46,16 @@ function WorkspaceSwitcher() {
           <button
             type="button"
             className="flex h-8 max-w-[14rem] items-center gap-2 rounded-lg border border-white/10 bg-white/5 px-2.5 text-sm text-slate-100 hover:bg-white/10"
-            aria-label={`Workspace: ${active?.name ?? "none"}. Switch workspace`}
           >
-            <span className="flex h-5 w-5 shrink-0 items-center justify-center rounded bg-gradient-to-br from-indigo-600 to-violet-600 text-[10px] font-semibold">
+            {/* The accessible name starts with the visible name (WCAG 2.5.3), so "click Acme" works for voice control. */}
+            <span
+              className="flex h-5 w-5 shrink-0 items-center justify-center rounded bg-gradient-to-br from-indigo-600 to-violet-600 text-[10px] font-semibold"
+              aria-hidden
+            >
               {active?.name.slice(0, 1).toUpperCase() ?? "?"}
             </span>
             <span className="truncate">{active?.name ?? "No workspace"}</span>
+            <span className="sr-only">: switch workspace</span>
             <ChevronsUpDown className="h-3.5 w-3.5 shrink-0 text-slate-500" aria-hidden />
           </button>
         </DropdownTrigger>
@@ -60,7 +64,7 @@ function WorkspaceSwitcher() {
           {workspaces.map((w) => (
             <DropdownItem key={w.id} onSelect={() => router.push(`/w/${w.id}`)}>
               <span className="flex-1 truncate">{w.name}</span>
-              <span className="text-[11px] text-slate-500">{ROLE_LABELS[w.role]}</span>
+              <span className="text-[11px] text-slate-400">{ROLE_LABELS[w.role]}</span>
               {w.id === active?.id ? <Check className="h-3.5 w-3.5 text-cyan-400" aria-label="current" /> : null}
             </DropdownItem>
           ))}
@@ -93,10 +97,11 @@ function UserMenu() {
       <DropdownTrigger asChild>
         <button
           type="button"
-          aria-label="Account menu"
           className="flex h-8 w-8 items-center justify-center rounded-full bg-gradient-to-br from-cyan-400/80 to-purple-500/80 text-xs font-semibold text-white ring-1 ring-white/20"
         >
-          {initials(me.data.name, me.data.email)}
+          {/* The initials are decoration; the button's name is what it opens. */}
+          <span aria-hidden>{initials(me.data.name, me.data.email)}</span>
+          <span className="sr-only">Account menu</span>
         </button>
       </DropdownTrigger>
       <DropdownContent className="w-60">

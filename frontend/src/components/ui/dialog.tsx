@@ -8,6 +8,30 @@ export const Dialog = D.Root;
 export const DialogTrigger = D.Trigger;
 export const DialogClose = D.Close;
 
+/**
+ * Our dialogs and the sheet open from state (the URL, a menu item, a button's handler), never from
+ * a Radix trigger, so Radix has nothing to give the focus back to when they close and it fell to
+ * the page's body. Remember what had the focus when one opened and return it there.
+ */
+function useReturnFocus() {
+  const openedFrom = React.useRef<HTMLElement | null>(null);
+  const remember = React.useCallback(() => {
+    openedFrom.current = document.activeElement instanceof HTMLElement ? document.activeElement : null;
+  }, []);
+  const onCloseAutoFocus = React.useCallback((event: Event) => {
+    const target = openedFrom.current;
+    const active = document.activeElement;
+    // Only when the focus would be lost (on the body, or in what is closing): a click outside a
+    // non-modal sheet that focused something else keeps it there.
+    const lost = !active || active === document.body || (event.currentTarget as Node | null)?.contains(active);
+    if (target?.isConnected && lost) {
+      event.preventDefault();
+      target.focus();
+    }
+  }, []);
+  return { remember, onCloseAutoFocus };
+}
+
 export function DialogContent({
   title,
   description,
@@ -15,10 +39,13 @@ export function DialogContent({
   className,
   ...props
 }: React.ComponentProps<typeof D.Content> & { title: React.ReactNode; description?: React.ReactNode }) {
+  const focus = useReturnFocus();
   return (
     <D.Portal>
       <D.Overlay className="fixed inset-0 z-50 bg-slate-950/70 backdrop-blur-sm" />
       <D.Content
+        onOpenAutoFocus={focus.remember}
+        onCloseAutoFocus={focus.onCloseAutoFocus}
         className={cn(
           "card fixed top-1/2 left-1/2 z-50 max-h-[90vh] w-[calc(100vw-2rem)] max-w-lg -translate-x-1/2 -translate-y-1/2 overflow-y-auto p-6 shadow-2xl shadow-black/50",
           className,
@@ -48,6 +75,7 @@ export function SheetContent({
   className,
   ...props
 }: React.ComponentProps<typeof D.Content> & { title: string }) {
+  const focus = useReturnFocus();
   return (
     <D.Portal>
       {/* No backdrop blur here: the panel stays open while logs stream and statuses pulse behind
@@ -60,8 +88,10 @@ export function SheetContent({
         // Focus the panel itself, not its first button (a Deploy button lit up on open).
         onOpenAutoFocus={(e) => {
           e.preventDefault();
+          focus.remember();
           (e.currentTarget as HTMLElement | null)?.focus();
         }}
+        onCloseAutoFocus={focus.onCloseAutoFocus}
         className={cn(
           "fixed inset-y-0 right-0 z-40 flex w-full flex-col border-l border-white/10 bg-gray-900 shadow-2xl shadow-black/60 outline-none sm:w-[min(920px,92vw)]",
           className,

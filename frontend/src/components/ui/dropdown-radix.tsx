@@ -8,7 +8,7 @@ export const Root = M.Root;
 export const Trigger = M.Trigger;
 export const Separator = () => <M.Separator className="my-1 h-px bg-white/10" />;
 export const Label = ({ children }: { children: React.ReactNode }) => (
-  <M.Label className="px-2 py-1.5 text-[11px] font-medium tracking-wide text-slate-500 uppercase">{children}</M.Label>
+  <M.Label className="px-2 py-1.5 text-[11px] font-medium tracking-wide text-slate-400 uppercase">{children}</M.Label>
 );
 
 export function Content({ className, ...props }: React.ComponentProps<typeof M.Content>) {

@@ -43,7 +43,7 @@ export function Field({
       <Label htmlFor={id}>{label}</Label>
       {React.cloneElement(children, { id, "aria-describedby": describedBy, "aria-invalid": error ? true : undefined })}
       {hint ? (
-        <p id={`${id}-hint`} className="text-xs text-slate-500">
+        <p id={`${id}-hint`} className="text-xs text-slate-400">
           {hint}
         </p>
       ) : null}

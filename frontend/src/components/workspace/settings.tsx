@@ -102,9 +102,9 @@ function Members({ workspaceId, role, myId }: { workspaceId: string; role: Role 
               <li key={m.user_id} className="flex flex-wrap items-center gap-3 px-4 py-3 sm:px-5" data-testid="member-row" data-email={m.email}>
                 <div className="min-w-0 flex-1">
                   <p className="truncate text-sm text-white">
-                    {m.name || m.email} {isMe ? <span className="text-xs text-slate-500">(you)</span> : null}
+                    {m.name || m.email} {isMe ? <span className="text-xs text-slate-400">(you)</span> : null}
                   </p>
-                  <p className="truncate text-xs text-slate-500">{m.email} · joined {timeAgo(m.joined_at)}</p>
+                  <p className="truncate text-xs text-slate-400">{m.email} · joined {timeAgo(m.joined_at)}</p>
                 </div>
                 {editable ? (
                   <>
@@ -208,7 +208,7 @@ function Invitations({ workspaceId, role }: { workspaceId: string; role: Role | 
             <li key={inv.id} className="flex flex-wrap items-center gap-3 px-4 py-2.5 text-sm sm:px-5" data-testid="invitation-row">
               <span className="min-w-0 flex-1 truncate text-slate-200">{inv.email}</span>
               <Badge>{ROLE_LABELS[inv.role]}</Badge>
-              <span className="text-xs text-slate-500">expires {timeAgo(inv.expires_at)}</span>
+              <span className="text-xs text-slate-400">expires {timeAgo(inv.expires_at)}</span>
               {mayOwn || inv.role !== "owner" ? (
                 <Button variant="ghost" size="icon" aria-label={`Revoke invitation of ${inv.email}`} onClick={() => revoke.mutate(inv.id)}>
                   <Trash2 className="h-3.5 w-3.5" />
@@ -218,7 +218,7 @@ function Invitations({ workspaceId, role }: { workspaceId: string; role: Role | 
           ))}
         </ul>
       ) : (
-        <p className="px-5 py-4 text-sm text-slate-500">No pending invitation.</p>
+        <p className="px-5 py-4 text-sm text-slate-400">No pending invitation.</p>
       )}
       <Dialog open={!!created} onOpenChange={(o) => !o && setCreated(null)}>
         <DialogContent title="Invitation created" description="Send this link to the invitee. It is shown this once and works for their email address only.">
