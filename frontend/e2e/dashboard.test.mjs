@@ -241,7 +241,11 @@ describe("dashboard end to end", { skip: BASE ? false : "CABOOSE_E2E_URL is not 
   test("log out", async () => {
     await page.getByRole("button", { name: "Account menu" }).click();
     await page.getByRole("menuitem", { name: "Sign out" }).click();
-    await page.waitForURL(/\/login/);
+    // /login itself: not /login?next=… (a query's late 401 must not make the next person who
+    // signs in land on this user's page).
+    await page.waitForURL((url) => url.pathname === "/login");
+    await page.getByRole("button", { name: "Sign in", exact: true }).waitFor();
+    assert.equal(new URL(page.url()).search, "", "sign-out lands on /login with no ?next=");
     await checkpoint(page, "13-login");
     await page.goto(projectUrl);
     await page.waitForURL(/\/login\?next=/);

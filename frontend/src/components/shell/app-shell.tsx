@@ -1,5 +1,5 @@
 "use client";
-import { useMutation, useQueryClient } from "@tanstack/react-query";
+import { useMutation } from "@tanstack/react-query";
 import { Check, ChevronsUpDown, KeyRound, LogOut, Plus, Settings, Users } from "lucide-react";
 import dynamic from "next/dynamic";
 import { usePathname, useRouter } from "next/navigation";
@@ -17,6 +17,7 @@ import {
 import { Skeleton } from "@/components/ui/misc";
 import { SettledLink } from "@/components/ui/settled-link";
 import { api } from "@/lib/api";
+import { signOut } from "@/lib/api/fetch";
 import { ROLE_LABELS } from "@/lib/permissions";
 import { useMe } from "@/lib/queries";
 import { cn } from "@/lib/utils";
@@ -82,15 +83,7 @@ function WorkspaceSwitcher() {
 function UserMenu() {
   const me = useMe();
   const router = useRouter();
-  const queryClient = useQueryClient();
-  const logout = useMutation({
-    mutationFn: api.logout,
-    onSettled: () => {
-      queryClient.clear();
-      router.replace("/login");
-    },
-    meta: { silent: true },
-  });
+  const logout = useMutation({ mutationFn: () => signOut(api.logout), meta: { silent: true } });
   if (!me.data) return <Skeleton className="h-8 w-8 rounded-full" />;
   return (
     <Dropdown>

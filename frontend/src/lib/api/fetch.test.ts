@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from "vitest";
-import { CSRF_HEADER, createApiFetch, type FetchLike } from "./fetch";
+import { CSRF_HEADER, createApiFetch, signOut, type FetchLike } from "./fetch";
 
 type Call = { url: string; method: string; csrf: string | null; body: string | null };
 
@@ -101,5 +101,23 @@ describe("apiFetch", () => {
     const apiFetch = createApiFetch({ fetch, readCookie: () => "c" });
     expect((await apiFetch("/api/v1/workspaces/1", { method: "DELETE" })).status).toBe(403);
     expect(calls).toHaveLength(1);
+  });
+});
+
+describe("signOut", () => {
+  it("goes to /login once the session is closed, and also when closing it failed", async () => {
+    const go = vi.fn();
+    const order: string[] = [];
+    await signOut(
+      async () => order.push("logout"),
+      (url) => {
+        order.push(`go ${url}`);
+        go(url);
+      },
+    );
+    expect(order).toEqual(["logout", "go /login"]);
+    await expect(signOut(() => Promise.reject(new Error("offline")), go)).rejects.toThrow("offline");
+    expect(go).toHaveBeenLastCalledWith("/login");
+    expect(go).toHaveBeenCalledTimes(2);
   });
 });

@@ -111,9 +111,25 @@ export function createApiFetch(options: ApiFetchOptions = {}): FetchLike {
 
 const PUBLIC_PAGES = ["/login", "/setup", "/register", "/join"];
 
+let signingOut = false;
+
+/**
+ * Sign out, then load /login afresh (so nothing of the session stays in memory). Meanwhile the
+ * page's queries still run and get 401s: those must not send the browser to /login?next=<here>,
+ * which would bring the next person who signs in back to this page.
+ */
+export async function signOut(logout: () => Promise<unknown>, go: (url: string) => void = (url) => window.location.assign(url)): Promise<void> {
+  signingOut = true;
+  try {
+    await logout();
+  } finally {
+    go("/login");
+  }
+}
+
 /** Send the browser to /login?next=<where it was>, unless it is on a public page already. */
 export function redirectToLogin(): void {
-  if (typeof window === "undefined") return;
+  if (typeof window === "undefined" || signingOut) return;
   const { pathname, search } = window.location;
   if (PUBLIC_PAGES.some((p) => pathname === p || pathname.startsWith(`${p}/`))) return;
   const next = encodeURIComponent(pathname + search);
