@@ -65,6 +65,12 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(
         default=None, description="Redis URL; default: an embedded redis-server in the data dir."
     )
+    redis_max_connections: int = Field(
+        default=1000,
+        ge=10,
+        description="Connections each API process opens to Redis at most; past that a command "
+        "waits for one (up to 5 s) instead of failing.",
+    )
 
     # Secrets: generated into the data dir on first run unless given.
     secret_key: str | None = Field(default=None, description="Signs JWTs and hashes API tokens.")

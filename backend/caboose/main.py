@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 
 from caboose import __version__
 from caboose.api import (
@@ -91,6 +91,27 @@ def api_router() -> APIRouter:
     return router
 
 
+# How long a command waits for a free connection when all are in use, before it fails.
+REDIS_POOL_WAIT_S = 5.0
+
+
+def api_redis(redis_url: str, max_connections: int) -> Redis:
+    """The API process's Redis client, shared by every request and WebSocket.
+
+    redis-py's default pool fails a command at once ("Too many connections") when its 100
+    connections are in use, and a hundred log viewers connecting together use that many for a
+    moment (authentication, their slot, their subscription): every other request then answered
+    500. This pool is larger and, when full, makes a command wait for a connection instead.
+    """
+    pool = BlockingConnectionPool.from_url(
+        redis_url,
+        decode_responses=True,
+        max_connections=max_connections,
+        timeout=REDIS_POOL_WAIT_S,
+    )
+    return Redis.from_pool(pool)  # closing the client closes the pool
+
+
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
@@ -106,7 +127,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         else:
             embedded = None  # someone else owns it
     app.state.database = Database(settings.resolved_database_url, settings)
-    app.state.redis = Redis.from_url(redis_url, decode_responses=True)
+    app.state.redis = api_redis(redis_url, settings.redis_max_connections)
     app.state.rate_limiter = (
         RateLimiter(
             redis_url,
