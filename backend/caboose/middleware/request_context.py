@@ -12,14 +12,21 @@ import re
 import time
 import uuid
 
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from caboose.core.errors import InternalError
+from caboose.core.errors import AppError, InternalError, ServiceUnavailableError
 from caboose.core.logging import request_id_var
 from caboose.middleware.exception_handlers import problem_response
 
 logger = logging.getLogger("caboose.http")
 error_logger = logging.getLogger("caboose.errors")
+
+# Redis unreachable, or every connection of the pool busy for its whole wait (main.api_redis):
+# the request may well succeed in a moment, so 503 with Retry-After rather than 500.
+_REDIS_UNAVAILABLE = (RedisConnectionError, RedisTimeoutError)
+REDIS_RETRY_AFTER_S = 5
 
 # Anything else a client sends is replaced, so a header can't inject into log lines.
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -62,15 +69,22 @@ class RequestContextMiddleware:
 
         try:
             await self.app(scope, receive, send_with_headers)
-        except Exception:
+        except Exception as exc:
             # Caught here rather than by Starlette's outermost error middleware, so the 500 still
             # carries the request id (header, body, log line). Never the traceback to the client.
             if scope["type"] != "http" or status_code:
                 raise
             error_logger.exception("unhandled error on %s %s", scope.get("method"), scope["path"])
-            error = InternalError(
-                "An unexpected error occurred; the request id identifies it in the logs"
-            )
+            error: AppError
+            if isinstance(exc, _REDIS_UNAVAILABLE):
+                error = ServiceUnavailableError(
+                    "The platform's Redis is unreachable or busy; try again in a few seconds",
+                    headers={"Retry-After": str(REDIS_RETRY_AFTER_S)},
+                )
+            else:
+                error = InternalError(
+                    "An unexpected error occurred; the request id identifies it in the logs"
+                )
             response = problem_response(error, instance=scope["path"], request_id=request_id)
             await response(scope, receive, send_with_headers)
         finally:

@@ -19,6 +19,8 @@ from caboose.core.errors import (
     RateLimitedError,
     ValidationError,
 )
+from caboose.main import api_redis
+from tests.conftest import Caller
 
 PROBLEM_KEYS = {"type", "title", "status", "detail", "instance", "timestamp", "request_id"}
 
@@ -180,3 +182,21 @@ async def test_oversized_chunked_body_is_refused(
         "/_test/widgets", content=chunks(), headers={"content-type": "application/json"}
     )
     assert_problem(response, 413)
+
+
+async def test_redis_unreachable_is_a_503_with_retry_after(
+    app: FastAPI, client: httpx.AsyncClient, owner: Caller
+) -> None:
+    # Every authenticated request checks its session in Redis: with Redis gone (nothing listens
+    # on port 1), the request may succeed in a moment, which is what 503 + Retry-After say.
+    unreachable = api_redis("redis://127.0.0.1:1/0", 10)
+    app.state.redis = unreachable
+    try:
+        response = await client.get("/api/v1/me", headers=owner.headers)
+    finally:
+        await unreachable.aclose()
+    body = assert_problem(response, 503)
+    assert response.headers["retry-after"] == "5"
+    assert body["title"] == "Service unavailable"
+    assert "Redis" in str(body["detail"])
+    assert "127.0.0.1:1" not in response.text  # no connection details to the client
