@@ -2,7 +2,9 @@
 
 Our own ``AppError``s, FastAPI's request validation (422, or 400 for a body that is not JSON at
 all), Starlette's routing errors (unknown route 404, wrong method 405) and anything unexpected
-(500: see ``middleware/request_context.py``, which catches it so the request id is kept).
+(500, or 503 with Retry-After when Redis is unreachable or its pool stays busy: see
+``middleware/request_context.py``, which catches it so the request id is kept, also for errors
+raised in middleware).
 """
 
 from __future__ import annotations
