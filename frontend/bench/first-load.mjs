@@ -10,7 +10,7 @@ import { gzipSync } from "node:zlib";
 // The manifest entries whose chunks a page's first load needs: its layouts, from the root down.
 // "/(app)/p/[projectId]/page" → "/layout", "/(app)/layout", "/(app)/p/layout", … "/(app)/p/[projectId]/page".
 // Next's 404 route ("/_not-found/page") renders the app's root not-found.tsx inside the root layout.
-export function entriesOfRoute(page) {
+function entriesOfRoute(page) {
   const segments = page.replace(/\/page$/, "").split("/").filter(Boolean);
   const entries = ["/layout"];
   for (let i = 1; i <= segments.length; i++) entries.push(`/${segments.slice(0, i).join("/")}/layout`);

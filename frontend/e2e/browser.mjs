@@ -50,7 +50,8 @@ const AXE_SOURCE = path.join(FRONTEND, "node_modules", "axe-core", "axe.min.js")
  * names and labels, roles, landmarks, keyboard traps…), as "rule (impact, count): help — targets".
  */
 export async function accessibilityViolations(page) {
-  await page.addScriptTag({ path: AXE_SOURCE });
+  // Once per document: client-side navigations keep the one injected before.
+  if (!(await page.evaluate(() => "axe" in window))) await page.addScriptTag({ path: AXE_SOURCE });
   const violations = await page.evaluate(async () => {
     const result = await window.axe.run(document, { runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"] } });
     return result.violations.map((v) => ({
